@@ -1,0 +1,51 @@
+//! The ONE input-gradient function. Attacks never call `backward` themselves.
+//!
+//! Eval mode (the [`Classifier`] has no dropout), sum-reduced cross-entropy (so each example's
+//! gradient is independent of the batch size), gradient with respect to the input only: the
+//! model's parameters are constants, so no weight gradient is computed.
+
+use crate::backend::{device, tensor2, to_host};
+use crate::model::Classifier;
+use burn::tensor::{activation::log_softmax, Tensor, TensorData};
+
+/// Input gradient of the summed cross-entropy plus the per-example loss at the same point.
+#[derive(Clone, Debug)]
+pub struct InputGradient {
+    /// d(sum_i CE(f(x_i), y_i)) / dx, row-major `[n, input_dim]`.
+    pub grad: Vec<f32>,
+    /// CE(f(x_i), y_i) for each example.
+    pub loss: Vec<f32>,
+}
+
+/// One-hot float matrix `[n, classes]` for the given labels.
+pub fn one_hot(labels: &[u8], classes: usize) -> Tensor<2> {
+    let mut data = vec![0.0f32; labels.len() * classes];
+    for (i, &y) in labels.iter().enumerate() {
+        data[i * classes + y as usize] = 1.0;
+    }
+    Tensor::<2>::from_data(TensorData::new(data, [labels.len(), classes]), &device())
+}
+
+/// Gradient of `sum_i CE(model(x_i), labels_i)` with respect to `x` (`[n, input_dim]`).
+pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> InputGradient {
+    let n = labels.len();
+    let d = model.input_dim();
+    let xt = tensor2(x.to_vec(), n, d).autodiff().require_grad();
+    let logits = model.logits(xt.clone());
+    let per_example = (log_softmax(logits, 1) * one_hot(labels, model.num_classes()))
+        .sum_dim(1)
+        .neg();
+    let grads = per_example.clone().sum().backward();
+    let grad = match xt.grad(&grads) {
+        Some(g) => to_host(g),
+        // The loss depends on x through the first layer, so a missing gradient can only be a
+        // model that ignores its input; report it as all-zero rather than panic.
+        None => vec![0.0; n * d],
+    };
+    InputGradient { grad, loss: to_host(per_example.without_autodiff()) }
+}
+
+/// Logits for a batch without any autodiff, copied to the host (`[n, classes]`).
+pub fn logits_host(model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
+    to_host(model.logits(tensor2(x.to_vec(), n, model.input_dim())))
+}

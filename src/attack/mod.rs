@@ -1,0 +1,75 @@
+//! The red team: attacks that turn clean images into adversarial ones.
+//!
+//! One input-gradient function ([`gradient`]), one geometry ([`norm`]), one PGD core
+//! ([`pgd`]); FGSM is that core with a single full step and no random start. Every attack's
+//! output passes through [`enforce_budget`] (projection and clipping), which the evaluation
+//! harness applies itself, so no attack can hand back an out-of-budget image.
+
+pub mod goal;
+pub mod gradient;
+pub mod norm;
+pub mod pgd;
+
+pub use goal::Goal;
+pub use norm::Norm;
+pub use pgd::Pgd;
+
+use crate::model::Classifier;
+use serde::{Deserialize, Serialize};
+
+/// Whether adversarial images are clipped to the model's valid input range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipMode {
+    /// Clip to the valid image range (the honest default).
+    Clipped,
+    /// The paper's equation as written: x + eps*sign(grad), pixels may leave [0, 1].
+    Unclipped,
+}
+
+impl ClipMode {
+    /// Name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClipMode::Clipped => "clipped",
+            ClipMode::Unclipped => "unclipped",
+        }
+    }
+}
+
+/// An attack: given a model and a batch, produce adversarial images.
+pub trait Attack {
+    /// Short name ("fgsm", "pgd").
+    fn name(&self) -> &'static str;
+    /// The attack's parameters for reports and file metadata.
+    fn params(&self) -> serde_json::Value;
+    /// Threat model.
+    fn norm(&self) -> Norm;
+    /// Adversarial versions of the batch `x` (`[n, input_dim]`) for each epsilon in `eps`,
+    /// one flat vector per epsilon. `rng` drives any randomness (random starts).
+    fn run_multi(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<Vec<f32>>;
+}
+
+/// Projects `x_adv` onto the eps-ball around `x0` and, when clipped, into the model's bounds.
+/// The harness calls this on every attack output; it is idempotent for honest attacks.
+pub fn enforce_budget(
+    norm: Norm,
+    x_adv: &mut [f32],
+    x0: &[f32],
+    eps: f32,
+    clip: ClipMode,
+    bounds: (f32, f32),
+) {
+    norm.project(x_adv, x0, eps);
+    if clip == ClipMode::Clipped {
+        norm::clamp(x_adv, bounds);
+    }
+}

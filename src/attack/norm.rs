@@ -1,0 +1,68 @@
+//! Threat-model geometry. Today: L-inf (every pixel moves by at most eps).
+//!
+//! The norm owns distance, projection onto the eps-ball, gradient normalisation (sign for
+//! L-inf) and the random start. Inputs are flat slices in pixel units.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Supported threat models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    /// max_i |x_adv_i - x_i| <= eps.
+    Linf,
+}
+
+impl Norm {
+    /// Name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::Linf => "linf",
+        }
+    }
+
+    /// Distance between two images.
+    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Norm::Linf => a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max),
+        }
+    }
+
+    /// Steepest-ascent direction for this norm (sign of the gradient for L-inf).
+    pub fn normalize_grad(self, grad: &mut [f32]) {
+        match self {
+            Norm::Linf => grad.iter_mut().for_each(|g| *g = sign(*g)),
+        }
+    }
+
+    /// Projects `x` onto the eps-ball around `x0`, in place.
+    pub fn project(self, x: &mut [f32], x0: &[f32], eps: f32) {
+        match self {
+            Norm::Linf => x.iter_mut().zip(x0).for_each(|(v, c)| *v = v.clamp(c - eps, c + eps)),
+        }
+    }
+
+    /// Uniform random point in the eps-ball around `x0`.
+    pub fn random_start(self, x0: &[f32], eps: f32, rng: &mut dyn rand::RngCore) -> Vec<f32> {
+        match self {
+            Norm::Linf => x0.iter().map(|c| c + rng.gen_range(-1.0f32..=1.0) * eps).collect(),
+        }
+    }
+}
+
+/// sign(x) with sign(0) = 0, as torch.sign and numpy.sign.
+pub fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Clamps every value into `[lo, hi]` in place.
+pub fn clamp(x: &mut [f32], (lo, hi): (f32, f32)) {
+    x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
+}

@@ -1,0 +1,186 @@
+//! Projected gradient descent (PGD), and FGSM as its one-step case.
+//!
+//! - FGSM: Goodfellow, Shlens, Szegedy, "Explaining and Harnessing Adversarial Examples",
+//!   arXiv:1412.6572. x_adv = x + eps * sign(grad_x CE(theta, x, y)).
+//! - PGD: Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks",
+//!   arXiv:1706.06083. Random start in the eps-ball, then `steps` signed-gradient steps of size
+//!   `rel_step * eps`, each followed by projection onto the ball and clipping to [0, 1];
+//!   `restarts` independent runs keep, per example, the worst case for the model.
+//!
+//! Norm: L-inf. Defaults (pixel units, images in [0, 1]): steps 40, rel_step 2.5/steps,
+//! random start on, restarts 1. FGSM: steps 1, rel_step 1, no random start.
+
+use super::{enforce_budget, gradient, Attack, ClipMode, Goal, Norm};
+use crate::error::{Error, Result};
+use crate::model::Classifier;
+use serde::{Deserialize, Serialize};
+
+/// The PGD core's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pgd {
+    /// Gradient steps per restart.
+    pub steps: usize,
+    /// Step size as a fraction of eps.
+    pub rel_step: f32,
+    /// Start from a uniform random point in the eps-ball.
+    pub random_start: bool,
+    /// Independent runs; per example the most damaging result is kept.
+    pub restarts: usize,
+}
+
+impl Pgd {
+    /// FGSM: one step of size eps from the clean image.
+    pub fn fgsm() -> Self {
+        Pgd { steps: 1, rel_step: 1.0, random_start: false, restarts: 1 }
+    }
+
+    /// Madry et al.'s PGD with `steps` steps of 2.5*eps/steps and a random start.
+    pub fn madry(steps: usize, restarts: usize) -> Self {
+        Pgd { steps, rel_step: 2.5 / steps.max(1) as f32, random_start: true, restarts }
+    }
+
+    /// Rejects impossible settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 || self.steps > 100_000 {
+            return Err(Error::param("steps", self.steps, "must be between 1 and 100000"));
+        }
+        if self.restarts == 0 || self.restarts > 10_000 {
+            return Err(Error::param("restarts", self.restarts, "must be between 1 and 10000"));
+        }
+        if !(self.rel_step.is_finite() && self.rel_step > 0.0 && self.rel_step <= 10.0) {
+            return Err(Error::param("rel-step", self.rel_step, "must be in (0, 10]"));
+        }
+        Ok(())
+    }
+
+    fn is_fgsm(&self) -> bool {
+        self.steps == 1 && !self.random_start
+    }
+
+    /// One restart: from the (random) start, `steps` projected signed-gradient steps.
+    fn one_run(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        let norm = Norm::Linf;
+        let bounds = model.bounds();
+        let mut x = if self.random_start && eps > 0.0 {
+            norm.random_start(x0, eps, rng)
+        } else {
+            x0.to_vec()
+        };
+        enforce_budget(norm, &mut x, x0, eps, clip, bounds);
+        let alpha = self.rel_step * eps * goal.step_sign();
+        for _ in 0..self.steps {
+            let mut g = gradient::input_gradient(model, &x, goal.labels()).grad;
+            norm.normalize_grad(&mut g);
+            x.iter_mut().zip(&g).for_each(|(v, d)| *v += alpha * d);
+            enforce_budget(norm, &mut x, x0, eps, clip, bounds);
+        }
+        x
+    }
+
+    /// Runs all restarts for one eps, keeping per example the attacker's best result:
+    /// a success beats a failure, then the higher attacker score (loss) wins.
+    fn run_eps(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        let d = model.input_dim();
+        let mut best = self.one_run(model, x0, goal, eps, clip, rng);
+        if self.restarts == 1 {
+            return best;
+        }
+        let mut best_key = keys(model, &best, goal);
+        for _ in 1..self.restarts {
+            let cand = self.one_run(model, x0, goal, eps, clip, rng);
+            let cand_key = keys(model, &cand, goal);
+            for (i, (ck, bk)) in cand_key.iter().zip(best_key.iter_mut()).enumerate() {
+                if ck > bk {
+                    *bk = *ck;
+                    best[i * d..(i + 1) * d].copy_from_slice(&cand[i * d..(i + 1) * d]);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// Per-example (success, score) used to compare restarts; larger is better for the attacker.
+fn keys(model: &dyn Classifier, x: &[f32], goal: Goal<'_>) -> Vec<(bool, f32)> {
+    let n = goal.labels().len();
+    let logits = gradient::logits_host(model, x, n);
+    let c = model.num_classes();
+    (0..n)
+        .map(|i| {
+            let row = &logits[i * c..(i + 1) * c];
+            let loss = crate::eval::metrics::cross_entropy(row, goal.labels()[i] as usize);
+            (goal.is_success(i, argmax(row)), goal.score(loss as f32))
+        })
+        .collect()
+}
+
+/// Index of the largest value (first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Attack for Pgd {
+    fn name(&self) -> &'static str {
+        if self.is_fgsm() {
+            "fgsm"
+        } else {
+            "pgd"
+        }
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn norm(&self) -> Norm {
+        Norm::Linf
+    }
+
+    fn run_multi(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<Vec<f32>> {
+        if self.is_fgsm() {
+            // The sign of the gradient does not depend on eps: one gradient serves every eps.
+            let mut dir = gradient::input_gradient(model, x, goal.labels()).grad;
+            Norm::Linf.normalize_grad(&mut dir);
+            let s = goal.step_sign() * self.rel_step;
+            return eps
+                .iter()
+                .map(|&e| {
+                    let mut adv: Vec<f32> = x.iter().zip(&dir).map(|(v, d)| v + s * e * d).collect();
+                    enforce_budget(Norm::Linf, &mut adv, x, e, clip, model.bounds());
+                    adv
+                })
+                .collect();
+        }
+        eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! The crate's one error type: every fallible library function returns [`Result<T>`].
+//!
+//! Messages name the file and carry both the expected and the found value, so the binary can
+//! print `{:#}` of the chain once and the user knows what to fix.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in redblue.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Acquiring, verifying or parsing a dataset failed.
+    //TMPD #[error(transparent)]
+    //TMPD Data(#[from] crate::data::DataError),
+
+    /// Rendering a figure failed.
+    //TMPF #[error(transparent)]
+    //TMPF Figure(#[from] crate::figure::FigureError),
+
+    /// A file could not be read, written or renamed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A user-supplied parameter is out of its valid range (NaN, negative, zero, absurd).
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParam {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    /// Two pieces of data that must agree in shape do not.
+    #[error("shape mismatch in {what}: expected {expected}, found {found}")]
+    Shape {
+        what: String,
+        expected: String,
+        found: String,
+    },
+
+    /// A model file is unreadable, or its tensors do not match the architecture.
+    #[error("model file {path}: {reason}")]
+    ModelFile { path: PathBuf, reason: String },
+
+    /// An adversarial-set file is unreadable or malformed.
+    #[error("adversarial set {path}: {reason}")]
+    AdvFile { path: PathBuf, reason: String },
+
+    /// An adversarial set breaks its stated budget; nothing is clipped silently.
+    #[error(
+        "adversarial set rejected: {count} of {total} images break the budget \
+         ({rule}); first offending indices: {first:?}; worst violation {worst:.3e}"
+    )]
+    Budget {
+        count: usize,
+        total: usize,
+        rule: String,
+        first: Vec<usize>,
+        worst: f32,
+    },
+
+    /// A report or config could not be (de)serialized.
+    #[error("{what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Shorthand used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Builds an [`Error::Io`] with the action that failed ("reading", "writing", ...).
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    /// Builds an [`Error::InvalidParam`].
+    pub fn param(name: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        Error::InvalidParam { name, value: value.to_string(), reason: reason.into() }
+    }
+}
+
+/// Checks an epsilon: finite, non-negative and at most `max` (pixel units).
+pub fn check_eps(name: &'static str, eps: f64, max: f64) -> Result<()> {
+    if !eps.is_finite() {
+        return Err(Error::param(name, eps, "must be a finite number"));
+    }
+    if eps < 0.0 {
+        return Err(Error::param(name, eps, "must be >= 0"));
+    }
+    if eps > max {
+        return Err(Error::param(name, eps, format!("must be <= {max} (pixel range is [0, 1])")));
+    }
+    Ok(())
+}
+
+/// Serialises a value to compact JSON, naming what it was on failure.
+pub fn to_json<T: serde::Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| Error::Json { what: what.to_string(), source })
+}

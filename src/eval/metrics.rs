@@ -1,0 +1,71 @@
+//! The paper's metrics, computed from raw logits on the host.
+//!
+//! Accuracy; confidence = mean over images of the maximum softmax probability (the paper's
+//! "confidence"); mean probability of the true class; mean cross-entropy loss.
+
+use crate::attack::pgd::argmax;
+use serde::{Deserialize, Serialize};
+
+/// One row of an evaluation table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Attack budget in pixel units (0 = clean images).
+    pub eps: f64,
+    /// Number of images scored.
+    pub n: usize,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Mean of the maximum softmax probability.
+    pub confidence: f64,
+    /// Mean softmax probability of the true class.
+    pub true_class_prob: f64,
+    /// Mean cross-entropy (nats).
+    pub loss: f64,
+}
+
+/// `log(sum(exp(row))) - row[label]`, computed stably in f64.
+pub fn cross_entropy(row: &[f32], label: usize) -> f64 {
+    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+    lse - row[label] as f64
+}
+
+/// Running sums for a [`Row`], fed batch by batch.
+#[derive(Clone, Debug, Default)]
+pub struct Accumulator {
+    n: usize,
+    correct: usize,
+    confidence: f64,
+    true_prob: f64,
+    loss: f64,
+}
+
+impl Accumulator {
+    /// Adds a batch of logits `[labels.len(), classes]`.
+    pub fn add(&mut self, logits: &[f32], labels: &[u8], classes: usize) {
+        for (row, &y) in logits.chunks_exact(classes).zip(labels) {
+            let y = y as usize;
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+            let pred = argmax(row);
+            self.n += 1;
+            self.correct += usize::from(pred == y);
+            self.confidence += 1.0 / z; // exp(max - max) / z
+            self.true_prob += (row[y] as f64 - m).exp() / z;
+            self.loss += m + z.ln() - row[y] as f64;
+        }
+    }
+
+    /// The row for this accumulated set at budget `eps`.
+    pub fn finish(&self, eps: f64) -> Row {
+        let n = self.n.max(1) as f64;
+        Row {
+            eps,
+            n: self.n,
+            accuracy: self.correct as f64 / n,
+            confidence: self.confidence / n,
+            true_class_prob: self.true_prob / n,
+            loss: self.loss / n,
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Model files: safetensors with PyTorch's names and layout.
+//!
+//! `fc1.weight [H, 784]`, `fc1.bias [H]`, `fc2.weight [10, H]`, `fc2.bias [10]`, all f32, so
+//! `torch.nn.Module.load_state_dict` accepts the file for `fc1 = nn.Linear(784, H)`,
+//! `fc2 = nn.Linear(H, 10)`. The architecture and the training config travel as JSON in the
+//! safetensors metadata (`redblue.arch`, `redblue.train`). A file without redblue metadata (for
+//! example one exported from PyTorch) loads too: the architecture is read off the shapes.
+
+use super::{Mlp, MlpConfig};
+use crate::error::{to_json, Error, Result};
+use crate::fsutil;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Tensor names in PyTorch order.
+pub const NAMES: [&str; 4] = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+
+/// What a model file says about itself besides its weights.
+#[derive(Clone, Debug, Default)]
+pub struct ModelMeta {
+    /// The training configuration recorded at save time (`null` if absent).
+    pub train: serde_json::Value,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// PyTorch shapes of the four tensors for an architecture.
+fn torch_shapes(c: &MlpConfig) -> [Vec<usize>; 4] {
+    [vec![c.hidden, c.input], vec![c.hidden], vec![c.classes, c.hidden], vec![c.classes]]
+}
+
+/// Serialises a model to safetensors bytes (PyTorch layout) with its metadata.
+pub fn to_bytes(model: &Mlp, train: &serde_json::Value) -> Result<Vec<u8>> {
+    let c = &model.config;
+    let [w1, b1, w2, b2] = model.to_host();
+    let tensors = [transpose(&w1, c.input, c.hidden), b1, transpose(&w2, c.hidden, c.classes), b2];
+    let shapes = torch_shapes(c);
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let mut views = Vec::new();
+    for ((name, shape), data) in NAMES.iter().zip(shapes).zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, shape, data)
+            .map_err(|e| Error::param("model tensor", name, e.to_string()))?;
+        views.push((name.to_string(), view));
+    }
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert("redblue.arch".to_string(), to_json("model architecture", c)?);
+    meta.insert("redblue.train".to_string(), to_json("training config", train)?);
+    meta.insert("redblue.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    safetensors::serialize(views, &Some(meta))
+        .map_err(|e| Error::param("model", "serialize", e.to_string()))
+}
+
+/// Writes a model file atomically.
+pub fn save(model: &Mlp, train: &serde_json::Value, path: &Path) -> Result<()> {
+    fsutil::write_atomic(path, &to_bytes(model, train)?)
+}
+
+/// Reads and checks a model file: names, dtypes and shapes must match the architecture.
+pub fn load(path: &Path) -> Result<(Mlp, ModelMeta)> {
+    let bytes = fsutil::read(path)?;
+    from_bytes(&bytes, path)
+}
+
+/// Parses model bytes; `path` is only used in error messages.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
+    let bad = |reason: String| Error::ModelFile { path: path.to_path_buf(), reason };
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let meta_map = header.metadata().clone().unwrap_or_default();
+    let found: Vec<String> = st.names().into_iter().cloned().collect();
+    let missing: Vec<&str> = NAMES.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "missing tensors {missing:?}; expected {NAMES:?}, found {found:?}"
+        )));
+    }
+    let view = |name: &str| st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")));
+    let config = match meta_map.get("redblue.arch") {
+        Some(s) => serde_json::from_str::<MlpConfig>(s)
+            .map_err(|e| bad(format!("metadata redblue.arch is not a valid architecture ({e})")))?,
+        None => {
+            let s = view("fc1.weight")?.shape().to_vec();
+            let o = view("fc2.weight")?.shape().to_vec();
+            if s.len() != 2 || o.len() != 2 {
+                return Err(bad(format!("fc1.weight {s:?} / fc2.weight {o:?} must be 2-D")));
+            }
+            MlpConfig { input: s[1], hidden: s[0], classes: o[0], ..MlpConfig::default() }
+        }
+    };
+    config.validate().map_err(|e| bad(format!("architecture: {e}")))?;
+    let mut host: Vec<Vec<f32>> = Vec::new();
+    for (name, shape) in NAMES.iter().zip(torch_shapes(&config)) {
+        let v = view(name)?;
+        if v.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor {name}: expected dtype F32, found {:?}", v.dtype())));
+        }
+        if v.shape() != shape.as_slice() {
+            return Err(bad(format!(
+                "tensor {name}: expected shape {shape:?}, found {:?}",
+                v.shape()
+            )));
+        }
+        let data: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("tensor {name}: non-finite value at index {i}")));
+        }
+        host.push(data);
+    }
+    let c = &config;
+    let [w1, b1, w2, b2]: [Vec<f32>; 4] =
+        host.try_into().map_err(|_| bad("expected four tensors".into()))?;
+    let host = [transpose(&w1, c.hidden, c.input), b1, transpose(&w2, c.classes, c.hidden), b2];
+    let model = Mlp::from_host(config, host).map_err(|e| bad(e.to_string()))?;
+    let train = match meta_map.get("redblue.train") {
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
+        None => serde_json::Value::Null,
+    };
+    Ok((model, ModelMeta { train, sha256: sha256_hex(bytes) }))
+}
+
+/// Hex SHA-256 of some bytes (model files are identified by it in adversarial sets).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,100 @@
+//! Every knob of a training run, recorded in the model file and in reports.
+
+use crate::attack::ClipMode;
+use crate::error::{check_eps, Error, Result};
+use crate::model::MlpConfig;
+use serde::{Deserialize, Serialize};
+
+/// FGSM adversarial training (Goodfellow et al., arXiv:1412.6572, section 6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdvTraining {
+    /// FGSM budget used to craft training examples.
+    pub eps: f64,
+    /// Weight `a` of the adversarial loss: `(1-a)*CE(x) + a*CE(x_adv)`.
+    pub weight: f64,
+    /// Clip crafted examples to [0, 1].
+    pub clip: ClipMode,
+}
+
+/// A full training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Model architecture.
+    pub arch: MlpConfig,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Mini-batch size (paper: 128).
+    pub batch_size: usize,
+    /// RMSProp learning rate (paper: 0.001).
+    pub lr: f64,
+    /// RMSProp decay of the mean square (paper: 0.9).
+    pub rms_decay: f64,
+    /// RMSProp smoothing term added outside the square root (paper's "TinySmoothingValue").
+    pub rms_eps: f64,
+    /// L1 penalty on the weight matrices (not biases).
+    pub l1: f64,
+    /// L2 penalty (sum of squares) on the weight matrices (not biases).
+    pub l2: f64,
+    /// Adversarial training, if any.
+    pub adv: Option<AdvTraining>,
+    /// Seed for initialisation, shuffling and dropout.
+    pub seed: u64,
+    /// Train on the first N training images only (None = all).
+    pub train_subset: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: MlpConfig::default(),
+            epochs: 20,
+            batch_size: 128,
+            lr: 0.001,
+            rms_decay: 0.9,
+            rms_eps: 1e-6,
+            l1: 0.0,
+            l2: 0.0,
+            adv: None,
+            seed: 0,
+            train_subset: None,
+        }
+    }
+}
+
+fn in_range(name: &'static str, v: f64, lo: f64, hi: f64) -> Result<()> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(Error::param(name, v, format!("must be a number in [{lo}, {hi}]")))
+    }
+}
+
+impl TrainConfig {
+    /// Rejects impossible hyper-parameters with a specific error.
+    pub fn validate(&self) -> Result<()> {
+        self.arch.validate()?;
+        if self.epochs == 0 || self.epochs > 10_000 {
+            return Err(Error::param("epochs", self.epochs, "must be between 1 and 10000"));
+        }
+        if self.batch_size == 0 || self.batch_size > 1 << 20 {
+            return Err(Error::param("batch-size", self.batch_size, "must be between 1 and 1048576"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(Error::param("lr", self.lr, "must be in (0, 10]"));
+        }
+        in_range("rms-decay", self.rms_decay, 0.0, 0.999_999)?;
+        if !(self.rms_eps.is_finite() && self.rms_eps > 0.0 && self.rms_eps <= 1.0) {
+            return Err(Error::param("rms-eps", self.rms_eps, "must be in (0, 1]"));
+        }
+        in_range("l1", self.l1, 0.0, 1.0)?;
+        in_range("l2", self.l2, 0.0, 1.0)?;
+        if let Some(adv) = &self.adv {
+            check_eps("adv-eps", adv.eps, 1.0)?;
+            in_range("adv-weight", adv.weight, 0.0, 1.0)?;
+        }
+        if self.train_subset == Some(0) {
+            return Err(Error::param("train-subset", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+}

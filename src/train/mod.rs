@@ -1,0 +1,13 @@
+//! The blue team: training the paper's MLP, optionally with adversarial examples.
+//!
+//! One loop ([`trainer::train`]) with RMSProp as the paper writes it ([`rmsprop`]), L1/L2
+//! weight penalties added in one place ([`penalty`]), and a per-batch adversarial hook
+//! (Goodfellow's mix `(1-a)*CE(x) + a*CE(x_adv)`, x_adv from the current model).
+
+pub mod config;
+pub mod penalty;
+pub mod rmsprop;
+pub mod trainer;
+
+pub use config::{AdvTraining, TrainConfig};
+pub use trainer::{train, EpochStats, TrainProgress, TrainReport};
