@@ -1,0 +1,183 @@
+//! Blue-team tests: RMSProp step, L1/L2 gradient, training determinism, model files.
+
+mod common;
+
+use common::{random_batch, small_model};
+use redblue::attack::ClipMode;
+use redblue::backend::{tensor2, to_host};
+use redblue::model::{file, MlpConfig};
+use redblue::train::{self, penalty::weight_penalty, rmsprop::RmsProp, AdvTraining, TrainConfig};
+
+#[test]
+fn rmsprop_two_steps_match_hand_computation() {
+    let (lr, decay, eps) = (0.001f64, 0.9f64, 1e-6f64);
+    let mut opt = RmsProp::new(lr, decay, eps, 1);
+    let w0 = [1.0f64, -2.0, 0.0];
+    let grads = [[0.5f64, -0.1, 0.0], [0.2, 0.3, 1e-3]];
+    let mut p = tensor2(w0.iter().map(|&v| v as f32).collect(), 1, 3);
+    let (mut w, mut ms) = (w0, [0.0f64; 3]);
+    for g in grads {
+        opt.step(0, &mut p, tensor2(g.iter().map(|&v| v as f32).collect(), 1, 3));
+        for i in 0..3 {
+            ms[i] = decay * ms[i] + (1.0 - decay) * g[i] * g[i];
+            w[i] -= lr * g[i] / (ms[i].sqrt() + eps);
+        }
+    }
+    let got = to_host(p);
+    for i in 0..3 {
+        assert!((got[i] as f64 - w[i]).abs() < 1e-6, "param {i}: {} vs hand {}", got[i], w[i]);
+    }
+    // First step of the first coordinate is lr * g / (sqrt(0.1 g^2) + eps) ~= lr * sqrt(10).
+    assert!((w0[0] - w[0]) > 0.0);
+}
+
+#[test]
+fn l1_l2_penalty_value_and_gradient() {
+    let vals = vec![0.5f32, -1.5, 2.0, -0.25];
+    let w = tensor2(vals.clone(), 2, 2).autodiff().require_grad();
+    let (l1, l2) = (0.01, 0.001);
+    let p = weight_penalty(&[&w], l1, l2).expect("non-zero penalty");
+    let grads = p.backward();
+    let value = to_host(p.without_autodiff())[0] as f64;
+    let hand: f64 = vals.iter().map(|&v| l1 * (v as f64).abs() + l2 * (v as f64).powi(2)).sum();
+    assert!((value - hand).abs() < 1e-6, "{value} vs {hand}");
+    let g = to_host(w.grad(&grads).expect("gradient"));
+    for (gi, &v) in g.iter().zip(&vals) {
+        let expect = l1 * (v as f64).signum() + 2.0 * l2 * v as f64;
+        assert!((*gi as f64 - expect).abs() < 1e-6, "{gi} vs {expect}");
+    }
+    assert!(weight_penalty(&[&w], 0.0, 0.0).is_none());
+}
+
+fn tiny_config(seed: u64) -> TrainConfig {
+    TrainConfig {
+        arch: MlpConfig { input: 16, hidden: 12, classes: 4, ..MlpConfig::default() },
+        epochs: 3,
+        batch_size: 32,
+        lr: 0.01,
+        l1: 1e-4,
+        l2: 1e-4,
+        seed,
+        ..TrainConfig::default()
+    }
+}
+
+/// A learnable synthetic task: the label is the index of the brightest of 4 pixel groups.
+fn learnable(n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+    let (x, _) = random_batch(n, 16, 4, seed);
+    let y = x
+        .chunks(16)
+        .map(|img| {
+            let sums: Vec<f32> = img.chunks(4).map(|g| g.iter().sum()).collect();
+            redblue::attack::pgd::argmax(&sums) as u8
+        })
+        .collect();
+    (x, y)
+}
+
+#[test]
+fn training_is_deterministic_and_learns() {
+    let (x, y) = learnable(400, 1);
+    let cfg = TrainConfig { epochs: 20, ..tiny_config(7) };
+    let (m1, r1) = train::train(&x, &y, &cfg, &mut |_| {}).expect("train");
+    let (m2, r2) = train::train(&x, &y, &cfg, &mut |_| {}).expect("train");
+    let (m3, _) = train::train(&x, &y, &tiny_config(8), &mut |_| {}).expect("train");
+    assert_eq!(m1.to_host(), m2.to_host(), "same seed must give bit-identical weights");
+    assert_ne!(m1.to_host(), m3.to_host(), "another seed must give other weights");
+    let losses: Vec<f64> = r1.epochs.iter().map(|e| e.mean_loss).collect();
+    assert_eq!(losses, r2.epochs.iter().map(|e| e.mean_loss).collect::<Vec<_>>());
+    assert!(losses[19] < losses[0], "loss did not fall: {losses:?}");
+    let acc = redblue::eval::evaluate(&m1, &x, &y, 100).expect("eval").accuracy;
+    assert!(acc > 0.8, "train accuracy {acc}");
+}
+
+#[test]
+fn adversarial_training_runs_the_hook_and_changes_the_model() {
+    let (x, y) = learnable(200, 2);
+    let plain = tiny_config(3);
+    let adv = TrainConfig {
+        adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }),
+        ..tiny_config(3)
+    };
+    let (m_plain, _) = train::train(&x, &y, &plain, &mut |_| {}).expect("train");
+    let (m_adv, _) = train::train(&x, &y, &adv, &mut |_| {}).expect("train");
+    assert_ne!(m_plain.to_host(), m_adv.to_host());
+}
+
+#[test]
+fn impossible_hyper_parameters_are_rejected() {
+    let (x, y) = learnable(10, 3);
+    let cases: Vec<(&str, TrainConfig)> = vec![
+        ("batch-size", TrainConfig { batch_size: 0, ..tiny_config(0) }),
+        ("epochs", TrainConfig { epochs: 0, ..tiny_config(0) }),
+        ("lr", TrainConfig { lr: f64::NAN, ..tiny_config(0) }),
+        ("l1", TrainConfig { l1: -1.0, ..tiny_config(0) }),
+        ("dropout-hidden", TrainConfig {
+            arch: MlpConfig { dropout_hidden: 1.0, ..tiny_config(0).arch },
+            ..tiny_config(0)
+        }),
+        ("adv-eps", TrainConfig {
+            adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped }),
+            ..tiny_config(0)
+        }),
+    ];
+    for (name, cfg) in cases {
+        let err = train::train(&x, &y, &cfg, &mut |_| {}).expect_err(name);
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+    let err = train::train(&x[..20], &y, &tiny_config(0), &mut |_| {}).expect_err("shape");
+    assert!(err.to_string().contains("shape mismatch"), "{err}");
+}
+
+#[test]
+fn model_file_round_trip_in_pytorch_layout() {
+    let model = small_model(4);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("m.safetensors");
+    let meta = serde_json::json!({"seed": 4});
+    file::save(&model, &meta, &path).expect("save");
+    let (back, info) = file::load(&path).expect("load");
+    assert_eq!(back.config, model.config);
+    assert_eq!(back.to_host(), model.to_host());
+    assert_eq!(info.train, meta);
+    assert_eq!(info.sha256.len(), 64);
+    // PyTorch layout: fc1.weight is [hidden, input] and equals the transpose of burn's w1.
+    let bytes = std::fs::read(&path).expect("read");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let fc1 = st.tensor("fc1.weight").expect("fc1.weight");
+    assert_eq!(fc1.shape(), &[12, 16]);
+    let first = f32::from_le_bytes(fc1.data()[4..8].try_into().expect("4 bytes"));
+    assert_eq!(first, model.to_host()[0][12], "fc1.weight[0][1] must be w1[1][0]");
+    assert_eq!(st.tensor("fc2.bias").expect("fc2.bias").shape(), &[4]);
+}
+
+#[test]
+fn model_file_errors_are_specific() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.safetensors");
+    assert!(file::load(&missing).expect_err("missing").to_string().contains("nope.safetensors"));
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").expect("write");
+    assert!(file::load(&junk).expect_err("junk").to_string().contains("not a valid safetensors"));
+    // Shape mismatch: an architecture claiming hidden 12 but a tensor of another shape.
+    let model = small_model(5);
+    let good = file::to_bytes(&model, &serde_json::Value::Null).expect("bytes");
+    let st = safetensors::SafeTensors::deserialize(&good).expect("st");
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView)> = Vec::new();
+    let short = vec![0u8; 4 * 11];
+    for name in file::NAMES {
+        let t = st.tensor(name).expect("tensor");
+        let view = if name == "fc1.bias" {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![11], &short).expect("view")
+        } else {
+            t
+        };
+        tensors.push((name.to_string(), view));
+    }
+    let (_, header) = safetensors::SafeTensors::read_metadata(&good).expect("meta");
+    let bad = safetensors::serialize(tensors, header.metadata()).expect("serialize");
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, bad).expect("write");
+    let msg = file::load(&path).expect_err("shape").to_string();
+    assert!(msg.contains("fc1.bias") && msg.contains("[12]") && msg.contains("[11]"), "{msg}");
+}
