@@ -13,8 +13,8 @@ pub enum Error {
     //TMPD Data(#[from] crate::data::DataError),
 
     /// Rendering a figure failed.
-    //TMPF #[error(transparent)]
-    //TMPF Figure(#[from] crate::figure::FigureError),
+    #[error(transparent)]
+    Figure(#[from] crate::figure::FigureError),
 
     /// A file could not be read, written or renamed.
     #[error("{action} {path}: {source}")]

@@ -26,7 +26,7 @@ pub mod backend;
 //TMP pub mod data;
 pub mod error;
 pub mod eval;
-//TMP pub mod figure;
+pub mod figure;
 pub mod fsutil;
 pub mod model;
 pub mod train;

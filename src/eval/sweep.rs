@@ -70,13 +70,18 @@ pub fn eps_list(eps: &[f64]) -> Result<Vec<f64>> {
 
 /// Scores clean images: the eps = 0 row.
 pub fn evaluate(model: &dyn Classifier, x: &[f32], labels: &[u8], batch: usize) -> Result<Row> {
+    score(model, x, labels, 0.0, batch)
+}
+
+/// Scores already-verified images (clean or adversarial), labelling the row with `eps`.
+pub fn score(model: &dyn Classifier, x: &[f32], labels: &[u8], eps: f64, batch: usize) -> Result<Row> {
     check_inputs(model, x, labels, batch)?;
     let d = model.input_dim();
     let mut acc = Accumulator::default();
     for (xb, yb) in x.chunks(batch * d).zip(labels.chunks(batch)) {
         acc.add(&logits_host(model, xb, yb.len()), yb, model.num_classes());
     }
-    Ok(acc.finish(0.0))
+    Ok(acc.finish(eps))
 }
 
 /// Attacks every image at every eps and scores the harness-clipped results.
