@@ -9,15 +9,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Acquiring, verifying or parsing a dataset failed.
-    //TMPD #[error(transparent)]
-    //TMPD Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 
     /// Rendering a figure failed.
     #[error(transparent)]
     Figure(#[from] crate::figure::FigureError),
 
     /// A file could not be read, written or renamed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -63,7 +63,7 @@ pub enum Error {
     },
 
     /// A report or config could not be (de)serialized.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Json {
         what: String,
         #[source]

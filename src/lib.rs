@@ -7,7 +7,7 @@
 //!   an eps = 0 row equal to clean accuracy, and supplied attack sets checked against their
 //!   budget before scoring.
 //!
-//! ```ignore
+//! ```no_run
 //! use redblue::{attack::{ClipMode, Pgd}, data, eval, train};
 //! let mnist = data::load(data::DatasetKind::Mnist, &data::AcquireOptions::default())?;
 //! let cfg = train::TrainConfig { epochs: 2, ..Default::default() };
@@ -23,7 +23,7 @@
 pub mod advset;
 pub mod attack;
 pub mod backend;
-//TMP pub mod data;
+pub mod data;
 pub mod error;
 pub mod eval;
 pub mod figure;

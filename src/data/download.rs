@@ -1,0 +1,79 @@
+//! HTTP(S) download of one gzipped IDX file from a mirror, with timeouts and SHA-256 verification.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::checksum::verify;
+use super::dataset::FileSpec;
+use super::error::DataError;
+use super::idx::decompress_if_gzip;
+
+/// Largest compressed download accepted (the largest MNIST-family `.gz` is about 26 MB).
+pub const MAX_DOWNLOAD: u64 = 256 * 1024 * 1024;
+/// Socket read (and write) timeout for downloads.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An HTTP agent with the given connect timeout and [`READ_TIMEOUT`].
+pub fn agent(connect_timeout: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(connect_timeout)
+        .timeout_read(READ_TIMEOUT)
+        .timeout_write(READ_TIMEOUT)
+        .user_agent(concat!("redblue/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The URL of `<name>.gz` under mirror `base` (a `/` is inserted if `base` lacks one).
+pub fn file_url(base: &str, name: &str) -> String {
+    if base.ends_with('/') {
+        format!("{base}{name}.gz")
+    } else {
+        format!("{base}/{name}.gz")
+    }
+}
+
+/// Downloads `<base><spec.name>.gz`, decompresses it and verifies the SHA-256 of the
+/// decompressed bytes against `spec.sha256`. Returns the raw (decompressed) verified bytes.
+pub fn download_file(
+    agent: &ureq::Agent,
+    base: &str,
+    spec: &FileSpec,
+) -> Result<Vec<u8>, DataError> {
+    let url = file_url(base, &spec.name);
+    log::info!("downloading {url}");
+    let http_err = |message: String| DataError::Http {
+        url: url.clone(),
+        message,
+    };
+    let response = agent.get(&url).call().map_err(|e| match e {
+        ureq::Error::Status(code, r) => http_err(format!("HTTP status {code} {}", r.status_text())),
+        ureq::Error::Transport(t) => http_err(transport_message(&t)),
+    })?;
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(MAX_DOWNLOAD + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| http_err(format!("reading the body failed: {e}")))?;
+    if body.len() as u64 > MAX_DOWNLOAD {
+        return Err(http_err(format!("body larger than {MAX_DOWNLOAD} bytes")));
+    }
+    let raw = decompress_if_gzip(body, &PathBuf::from(&url))?;
+    verify(&format!("{} (from {url})", spec.name), &raw, &spec.sha256)?;
+    Ok(raw)
+}
+
+/// A transport error without the URL (which the caller already names).
+fn transport_message(t: &ureq::Transport) -> String {
+    let mut msg = t.kind().to_string();
+    if let Some(m) = t.message() {
+        msg.push_str(": ");
+        msg.push_str(m);
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        msg.push_str(": ");
+        msg.push_str(&src.to_string());
+    }
+    msg
+}
