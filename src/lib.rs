@@ -25,6 +25,7 @@ pub mod attack;
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod experiments;
 pub mod eval;
 pub mod figure;
 pub mod fsutil;

@@ -25,6 +25,8 @@ pub enum Command {
     Attack(AttackArgs),
     /// Judge: score a model on clean images, under an attack sweep, or on a supplied set.
     Eval(EvalArgs),
+    /// Re-run every experiment of the paper on real MNIST and write a report beside its tables.
+    Reproduce(ReproduceArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -219,6 +221,55 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub opts: AttackOpts,
     /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Run folder (default runs/reproduce-<UTC timestamp>).
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run in this folder; finished models are not retrained.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Small and fast (tests, CI): 1 epoch on 6000 images, 2x2 grid, 1000 test images,
+    /// short PGD. Same code path; numbers are not the paper's.
+    #[arg(long)]
+    pub quick: bool,
+    /// Repeat everything with this many seeds and report mean and spread.
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// First seed.
+    #[arg(long)]
+    pub base_seed: Option<u64>,
+    /// Training epochs per model (default 20; 1 with --quick).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Models trained at the same time (default: number of cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// PGD honesty check on the first N test images (default: all; 300 with --quick).
+    #[arg(long)]
+    pub pgd_subset: Option<usize>,
+    /// PGD steps (default 40; 10 with --quick).
+    #[arg(long)]
+    pub pgd_steps: Option<usize>,
+    /// PGD restarts.
+    #[arg(long)]
+    pub pgd_restarts: Option<usize>,
+    /// Robustness curves (FGSM and PGD) on the first N test images (default 1000).
+    #[arg(long)]
+    pub curve_subset: Option<usize>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_subset: Option<usize>,
+    /// Print the whole report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
 }

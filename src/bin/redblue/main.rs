@@ -4,6 +4,7 @@
 mod args;
 mod progress;
 mod render;
+mod reproduce_cmd;
 
 use anyhow::{bail, Context, Result};
 use args::*;
@@ -34,6 +35,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Attack(a) => cmd_attack(a),
         Command::Eval(a) => cmd_eval(a),
+        Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a),
     }
 }
 
@@ -55,7 +57,7 @@ fn kind_of(d: DatasetArg) -> DatasetKind {
     }
 }
 
-fn load_data(a: &DataArgs) -> Result<Loaded> {
+pub fn load_data(a: &DataArgs) -> Result<Loaded> {
     let kind = kind_of(a.dataset);
     if a.no_verify {
         let dir = a.data_dir.as_deref().context("--no-verify needs --data-dir")?;

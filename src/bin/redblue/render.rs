@@ -1,6 +1,7 @@
 //! Rendering of result rows for people (Markdown tables).
 
 use redblue::eval::Row;
+use redblue::experiments::reproduce::Report;
 
 /// A Markdown table of evaluation rows.
 pub fn rows_table(rows: &[Row]) -> String {
@@ -13,5 +14,41 @@ pub fn rows_table(rows: &[Row]) -> String {
             r.eps, r.n, r.accuracy, r.confidence, r.true_class_prob, r.loss
         );
     }
+    s
+}
+
+/// The final summary of `reproduce`: headline table, selection, claims, wall time.
+pub fn reproduce_summary(r: &Report) -> String {
+    let mut s = String::from("| model | clean acc | FGSM acc ε=0.10 (clipped / unclipped) | FGSM acc ε=0.25 (clipped / unclipped) |\n|---|---:|---:|---:|\n");
+    for row in r.table1.iter().chain(&r.table2).chain(&r.other_grid_rows) {
+        let acc = |eps: f64, clip: &str| {
+            row.adv
+                .iter()
+                .find(|a| a.eps == eps && a.clip.name() == clip)
+                .map_or(f64::NAN, |a| a.accuracy.ours.mean)
+        };
+        s += &format!(
+            "| l1={} l2={} | {:.4} | {:.4} / {:.4} | {:.4} / {:.4} |\n",
+            row.l1,
+            row.l2,
+            row.test_accuracy.ours.mean,
+            acc(0.10, "clipped"),
+            acc(0.10, "unclipped"),
+            acc(0.25, "clipped"),
+            acc(0.25, "unclipped")
+        );
+    }
+    s += &format!(
+        "\nchosen: l1={} l2={} (paper: l1={} l2={}); closer FGSM mode to the paper: {}\n\n",
+        r.selection.chosen.0,
+        r.selection.chosen.1,
+        r.selection.paper_choice.0,
+        r.selection.paper_choice.1,
+        r.closeness.closer.name()
+    );
+    for c in &r.claims {
+        s += &format!("[{}] {}\n", c.verdict.text(), c.claim);
+    }
+    s += &format!("\nwall time: {:.1} s", r.wall_seconds);
     s
 }

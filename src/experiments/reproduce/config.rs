@@ -39,8 +39,9 @@ pub struct ReproduceConfig {
     pub pgd_subset: Option<usize>,
     /// Robustness-curve budgets.
     pub curve_eps: Vec<f64>,
-    /// PGD curves on the first N test images only (None = all).
-    pub curve_pgd_subset: Option<usize>,
+    /// Robustness curves (FGSM and PGD on the same images) on the first N test images
+    /// (None = all).
+    pub curve_subset: Option<usize>,
     /// FGSM-minus-PGD accuracy gap (same eps, clipped) that flags gradient masking.
     pub masking_gap: f64,
     /// Train on the first N training images only (None = all).
@@ -70,7 +71,7 @@ impl Default for ReproduceConfig {
             pgd_restarts: 1,
             pgd_subset: None,
             curve_eps: (0..=12).map(|i| i as f64 * 0.025).collect(),
-            curve_pgd_subset: Some(1000),
+            curve_subset: Some(1000),
             masking_gap: 0.10,
             train_subset: None,
             test_subset: None,
@@ -90,7 +91,7 @@ impl ReproduceConfig {
             pgd_steps: 10,
             pgd_subset: Some(300),
             curve_eps: (0..=6).map(|i| i as f64 * 0.05).collect(),
-            curve_pgd_subset: Some(200),
+            curve_subset: Some(200),
             train_subset: Some(6000),
             test_subset: Some(1000),
             ..ReproduceConfig::default()
@@ -133,7 +134,7 @@ impl ReproduceConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::param("lr", self.lr, "must be > 0"));
         }
-        for (name, v) in [("pgd-subset", self.pgd_subset), ("curve-pgd-subset", self.curve_pgd_subset),
+        for (name, v) in [("pgd-subset", self.pgd_subset), ("curve-subset", self.curve_subset),
                           ("train-subset", self.train_subset), ("test-subset", self.test_subset)] {
             if v == Some(0) {
                 return Err(Error::param(name, 0, "must be at least 1"));

@@ -124,9 +124,9 @@ pub struct Curves {
     pub model: String,
     /// Label used in the plot.
     pub label: String,
-    /// FGSM (clipped) on the evaluation set.
+    /// FGSM (clipped) on the curve subset.
     pub fgsm: Vec<Row>,
-    /// PGD (clipped) on the curve subset.
+    /// PGD (clipped) on the same images.
     pub pgd: Vec<Row>,
 }
 

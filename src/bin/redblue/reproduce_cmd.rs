@@ -1,0 +1,94 @@
+//! `redblue reproduce`: builds the configuration from flags, shows progress, prints a summary.
+
+use crate::args::ReproduceArgs;
+use crate::{load_data, progress};
+use anyhow::Result;
+use redblue::experiments::reproduce::{self, run::Inputs, DataInfo, Event, ReproduceConfig, RunOptions};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `YYYYMMDDTHHMMSSZ` for now, in UTC.
+fn utc_stamp() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn config(a: &ReproduceArgs) -> ReproduceConfig {
+    let mut c = if a.quick { ReproduceConfig::quick() } else { ReproduceConfig::default() };
+    macro_rules! set {
+        ($($flag:ident => $field:ident),*) => { $( if let Some(v) = a.$flag { c.$field = v; } )* };
+    }
+    set!(seeds => seeds, base_seed => base_seed, epochs => epochs, pgd_steps => pgd_steps,
+         pgd_restarts => pgd_restarts);
+    if a.pgd_subset.is_some() {
+        c.pgd_subset = a.pgd_subset;
+    }
+    if a.curve_subset.is_some() {
+        c.curve_subset = a.curve_subset;
+    }
+    if a.train_subset.is_some() {
+        c.train_subset = a.train_subset;
+    }
+    if a.test_subset.is_some() {
+        c.test_subset = a.test_subset;
+    }
+    c
+}
+
+pub fn cmd_reproduce(a: ReproduceArgs) -> Result<()> {
+    let cfg = config(&a);
+    cfg.validate()?;
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (out_dir, resume) = match (&a.resume, &a.out) {
+        (Some(dir), _) => (dir.clone(), true),
+        (None, Some(dir)) => (dir.clone(), false),
+        (None, None) => (PathBuf::from("runs").join(format!("reproduce-{}", utc_stamp())), false),
+    };
+    if resume && !out_dir.join("models").is_dir() {
+        anyhow::bail!("--resume {}: no run found there (missing models/ folder)", out_dir.display());
+    }
+    let d = load_data(&a.data)?;
+    let inputs = Inputs {
+        train_x: &d.train.images,
+        train_y: &d.train.labels,
+        test_x: &d.test.images,
+        test_y: &d.test.labels,
+        dim: d.test.image_len(),
+        data: DataInfo { dataset: d.dataset.clone(), source: d.source.clone(), sha256: d.sha256.clone(), verified: d.verified },
+    };
+    let bars = progress::Multi::new();
+    let on_event = |e: Event| match e {
+        Event::Phase(p) => bars.println(&format!("== {p}")),
+        Event::Training { name } => bars.start(&name, cfg.epochs),
+        Event::Epoch { name, epoch, .. } => bars.set(&name, epoch),
+        Event::ModelDone { name, seconds, reused } => {
+            bars.finish(&name);
+            if reused {
+                bars.println(&format!("   {name}: reused from {}", out_dir.display()));
+            } else {
+                bars.println(&format!("   {name}: trained and measured in {seconds:.1} s"));
+            }
+        }
+    };
+    eprintln!("writing to {} ({jobs} job(s))", out_dir.display());
+    let opts = RunOptions { out_dir: out_dir.clone(), jobs, resume };
+    let report = reproduce::run(&cfg, &inputs, &opts, &on_event)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("{}", crate::render::reproduce_summary(&report));
+    println!("report: {}", out_dir.join("report.md").display());
+    Ok(())
+}
