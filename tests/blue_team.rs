@@ -181,3 +181,17 @@ fn model_file_errors_are_specific() {
     let msg = file::load(&path).expect_err("shape").to_string();
     assert!(msg.contains("fc1.bias") && msg.contains("[12]") && msg.contains("[11]"), "{msg}");
 }
+
+/// Issue 3 regression: the paper's RMSProp decays L2-only weights to ~1e-38, and denormal
+/// products then slowed attacks ~8x; every compute entry point flushes them to zero.
+#[test]
+fn denormals_are_flushed_to_zero_issue_3() {
+    redblue::backend::flush_denormals();
+    let a = tensor2(vec![3.4e-38, 1.0], 1, 2);
+    let b = tensor2(vec![1e-3, 2.0], 1, 2);
+    let p = to_host(a * b);
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(p[0], 0.0, "a denormal product must be flushed to zero");
+    }
+    assert_eq!(p[1], 2.0);
+}

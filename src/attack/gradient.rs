@@ -28,6 +28,7 @@ pub fn one_hot(labels: &[u8], classes: usize) -> Tensor<2> {
 
 /// Gradient of `sum_i CE(model(x_i), labels_i)` with respect to `x` (`[n, input_dim]`).
 pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> InputGradient {
+    crate::backend::flush_denormals();
     let n = labels.len();
     let d = model.input_dim();
     let xt = tensor2(x.to_vec(), n, d).autodiff().require_grad();
@@ -47,5 +48,6 @@ pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> Input
 
 /// Logits for a batch without any autodiff, copied to the host (`[n, classes]`).
 pub fn logits_host(model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
+    crate::backend::flush_denormals();
     to_host(model.logits(tensor2(x.to_vec(), n, model.input_dim())))
 }

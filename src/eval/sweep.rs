@@ -39,6 +39,7 @@ pub struct Sweep {
 }
 
 fn check_inputs(model: &dyn Classifier, x: &[f32], labels: &[u8], batch: usize) -> Result<()> {
+    crate::backend::flush_denormals();
     let d = model.input_dim();
     if x.len() != labels.len() * d {
         return Err(Error::Shape {

@@ -65,6 +65,7 @@ pub fn train(
     progress: &mut dyn FnMut(TrainProgress),
 ) -> Result<(Mlp, TrainReport)> {
     cfg.validate()?;
+    crate::backend::flush_denormals();
     let d = cfg.arch.input;
     if x.len() != labels.len() * d || labels.is_empty() {
         return Err(Error::Shape {

@@ -1,0 +1,179 @@
+//! Issue 3: `redblue reproduce --quick` on real MNIST, and the run's invariants
+//! (results independent of --jobs, --resume reuses finished models).
+
+mod common;
+
+use redblue::attack::ClipMode;
+use redblue::experiments::reproduce::{
+    self, analysis::fgsm, run::Inputs, DataInfo, Report, ReproduceConfig, RunOptions,
+};
+use redblue::model::MlpConfig;
+use std::path::Path;
+use std::process::Command;
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = png::Decoder::new(file).read_info().expect("a valid PNG");
+    let info = reader.info();
+    (info.width, info.height)
+}
+
+fn non_increasing(rows: &[redblue::eval::Row], what: &str) {
+    assert_eq!(rows[0].eps, 0.0, "{what}: first row must be eps 0");
+    for w in rows.windows(2) {
+        assert!(w[1].accuracy <= w[0].accuracy, "{what}: accuracy rose from eps {} to {}", w[0].eps, w[1].eps);
+    }
+}
+
+/// The quick reproduction on real MNIST: structure of the report and the properties every
+/// honest run has.
+#[test]
+fn quick_reproduction_on_real_mnist() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let result = Command::new(env!("CARGO_BIN_EXE_redblue"))
+        .args(["reproduce", "--quick", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run redblue");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "reproduce --quick failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(stdout.contains("chosen: l1="), "summary missing: {stdout}");
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    let r: Report = serde_json::from_str(&text).expect("report.json parses as a Report");
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    for section in ["Tables 1 and 2 (FGSM unclipped)", "Tables 1 and 2 (FGSM clipped)", "Selection rule",
+                    "Table 3", "Adversarial training", "FGSM vs PGD", "Claims", "figure1.png", "curves.png"] {
+        assert!(md.contains(section), "report.md lacks {section}");
+    }
+    assert!(r.data.verified && r.data.sha256.len() == 4);
+    // All tables, all cells, both clip modes.
+    let t1 = r.table1.as_ref().expect("Table 1");
+    assert_eq!(r.table2.len(), 3, "quick grid has 3 regularized pairs printed in the paper");
+    for row in std::iter::once(t1).chain(&r.table2) {
+        assert!(row.test_accuracy.paper.is_some() && row.test_accuracy.ours.mean.is_finite());
+        assert_eq!(row.adv.len(), 4);
+        for clip in [ClipMode::Clipped, ClipMode::Unclipped] {
+            for eps in [0.10, 0.25] {
+                let c = row.adv.iter().find(|a| a.clip == clip && a.eps == eps).expect("cell");
+                assert!(c.accuracy.ours.mean.is_finite() && c.accuracy.paper.is_some());
+                assert!(c.confidence.ours.mean > 0.0 && c.confidence.ours.mean <= 1.0);
+            }
+        }
+    }
+    assert_eq!(r.table3.len(), 4, "Table 3: 2 eps x 2 clip modes");
+    assert_eq!(r.models.len(), 4 + 4, "2x2 grid + 2 adv eps x (none, chosen)");
+    for m in &r.models {
+        let clean = &m.fgsm_clipped[0];
+        assert_eq!(clean.eps, 0.0);
+        assert_eq!(m.fgsm_unclipped[0].accuracy, clean.accuracy, "{}: eps 0 equals clean", m.spec.name);
+        assert_eq!(m.pgd[0].accuracy, m.fgsm_on_pgd_subset[0].accuracy);
+        non_increasing(&m.fgsm_clipped, &m.spec.name);
+        non_increasing(&m.fgsm_unclipped, &m.spec.name);
+        non_increasing(&m.pgd, &m.spec.name);
+        for (c, u) in m.fgsm_clipped.iter().zip(&m.fgsm_unclipped) {
+            assert!(c.accuracy >= u.accuracy, "{} eps {}: clipped {} < unclipped {}", m.spec.name, c.eps, c.accuracy, u.accuracy);
+        }
+        for (f, p) in m.fgsm_on_pgd_subset.iter().zip(&m.pgd) {
+            assert_eq!(f.eps, p.eps);
+            assert!(p.accuracy <= f.accuracy, "{} eps {}: PGD {} > FGSM {}", m.spec.name, p.eps, p.accuracy, f.accuracy);
+        }
+    }
+    for c in &r.curves {
+        assert!(c.fgsm.len() >= 7);
+        non_increasing(&c.fgsm, &c.label);
+        non_increasing(&c.pgd, &c.label);
+    }
+    // The selection rule picks the argmax of its own table.
+    let best = r
+        .table2
+        .iter()
+        .map(|row| ((row.l1, row.l2), row.adv.iter().find(|a| a.clip == ClipMode::Clipped && a.eps == 0.10).expect("cell").accuracy.ours.mean))
+        .fold(None, |b: Option<((f64, f64), f64)>, (p, v)| if b.is_none_or(|(_, bv)| v > bv) { Some((p, v)) } else { b })
+        .expect("a best pair");
+    assert_eq!(r.selection.chosen, best.0);
+    let chosen_models = reproduce::analysis::group(&r.models, best.0 .0, best.0 .1, None);
+    assert_eq!(fgsm(chosen_models[0], 0.10, ClipMode::Clipped, false), Some(best.1));
+    // Figures are valid PNGs of the stated size.
+    let (w, h) = png_size(&out.join("figure1.png"));
+    assert!(w >= 5 * 28 * 4 && h >= 4 * 28 * 4, "figure1 is {w}x{h}");
+    assert_eq!(png_size(&out.join("curves.png")), (1100, 600));
+    assert!(!r.claims.is_empty() && r.timings.len() >= 3 && r.wall_seconds > 0.0);
+}
+
+fn tiny_inputs() -> (Vec<f32>, Vec<u8>, Vec<f32>, Vec<u8>) {
+    let (tx, _) = common::random_batch(240, 16, 10, 1);
+    let ty = (0..240).map(|i| (i % 10) as u8).collect();
+    let (vx, _) = common::random_batch(60, 16, 10, 2);
+    let vy = (0..60).map(|i| ((i * 7) % 10) as u8).collect();
+    (tx, ty, vx, vy)
+}
+
+fn tiny_config() -> ReproduceConfig {
+    ReproduceConfig {
+        arch: MlpConfig { input: 16, hidden: 8, ..MlpConfig::default() },
+        epochs: 2,
+        batch_size: 32,
+        l1_grid: vec![0.0, 1e-4],
+        l2_grid: vec![0.0],
+        adv_train_eps: vec![0.1],
+        pgd_steps: 3,
+        curve_eps: vec![0.0, 0.1, 0.2],
+        eval_batch: 25,
+        ..ReproduceConfig::default()
+    }
+}
+
+fn run_tiny(dir: &Path, jobs: usize, resume: bool) -> Report {
+    let (tx, ty, vx, vy) = tiny_inputs();
+    let inputs = Inputs {
+        train_x: &tx,
+        train_y: &ty,
+        test_x: &vx,
+        test_y: &vy,
+        dim: 16,
+        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
+    };
+    let opts = RunOptions { out_dir: dir.to_path_buf(), jobs, resume };
+    reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect("tiny run")
+}
+
+fn measurements(r: &Report) -> String {
+    let rows: Vec<_> = r.models.iter().map(|m| (&m.spec, &m.fgsm_clipped, &m.fgsm_unclipped, &m.pgd)).collect();
+    serde_json::to_string(&(rows, &r.curves, &r.selection, &r.claims)).expect("json")
+}
+
+#[test]
+fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
+    let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    let one = run_tiny(a.path(), 1, false);
+    let two = run_tiny(b.path(), 2, false);
+    assert_eq!(measurements(&one), measurements(&two), "--jobs 1 and --jobs 2 differ");
+    for f in ["models/l1-0_l2-0_s0.safetensors", "models/adv-0.1_l1-0_l2-0_s0.safetensors"] {
+        assert_eq!(std::fs::read(a.path().join(f)).expect("model"), std::fs::read(b.path().join(f)).expect("model"));
+    }
+    // A second run into the same folder without --resume is refused and loses nothing.
+    let (tx, ty, vx, vy) = tiny_inputs();
+    let inputs = Inputs {
+        train_x: &tx, train_y: &ty, test_x: &vx, test_y: &vy, dim: 16,
+        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
+    };
+    let before = std::fs::read(a.path().join("report.json")).expect("report");
+    let opts = RunOptions { out_dir: a.path().to_path_buf(), jobs: 1, resume: false };
+    let err = reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect_err("must refuse");
+    assert!(err.to_string().contains("--resume"), "{err}");
+    assert_eq!(before, std::fs::read(a.path().join("report.json")).expect("report"));
+    // Resume after losing one model: only that one is retrained, results identical.
+    std::fs::remove_file(a.path().join("models/l1-1e-4_l2-0_s0.json")).expect("rm");
+    let trained = std::sync::Mutex::new(Vec::new());
+    let opts = RunOptions { out_dir: a.path().to_path_buf(), jobs: 2, resume: true };
+    let again = reproduce::run(&tiny_config(), &inputs, &opts, &|e| {
+        if let reproduce::Event::Training { name } = e {
+            trained.lock().expect("lock").push(name);
+        }
+    })
+    .expect("resume");
+    assert_eq!(trained.into_inner().expect("lock"), vec!["l1-1e-4_l2-0_s0".to_string()]);
+    assert_eq!(measurements(&one), measurements(&again));
+}
