@@ -6,9 +6,10 @@
 
 use crate::error::{to_json, Error, Result};
 use crate::fsutil;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use crate::tensorfile::{self, f32_bytes, f32_from_bytes, TensorBytes};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Everything the judge needs to know about how a set was made.
@@ -70,18 +71,14 @@ impl AdvSet {
                 found: format!("{} values", self.images.len()),
             });
         }
-        let img: Vec<u8> = self.images.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let bad = |e: safetensors::SafeTensorError| Error::AdvFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let views = vec![
-            ("images".to_string(), TensorView::new(Dtype::F32, vec![n, self.rows, self.cols], &img).map_err(bad)?),
-            ("labels".to_string(), TensorView::new(Dtype::U8, vec![n], &self.labels).map_err(bad)?),
+        let img = f32_bytes(&self.images);
+        let tensors = [
+            TensorBytes { name: "images", dtype: "F32", shape: vec![n, self.rows, self.cols], data: &img },
+            TensorBytes { name: "labels", dtype: "U8", shape: vec![n], data: &self.labels },
         ];
-        let mut meta = HashMap::new();
+        let mut meta = BTreeMap::new();
         meta.insert("redblue.advset".to_string(), to_json("adversarial-set metadata", &self.meta)?);
-        let bytes = safetensors::serialize(views, &Some(meta)).map_err(bad)?;
+        let bytes = tensorfile::serialize(&tensors, &meta);
         fsutil::write_atomic(path, &bytes)
     }
 
@@ -115,11 +112,7 @@ impl AdvSet {
                 "expected images [N, rows, cols] and labels [N], found {ishape:?} and {lshape:?}"
             )));
         }
-        let imgs: Vec<f32> = images
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let imgs = f32_from_bytes(images.data());
         Ok(AdvSet {
             images: imgs,
             labels: labels.data().to_vec(),

@@ -30,6 +30,7 @@ pub mod eval;
 pub mod figure;
 pub mod fsutil;
 pub mod model;
+pub mod tensorfile;
 pub mod train;
 
 pub use error::{Error, Result};

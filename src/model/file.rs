@@ -9,9 +9,10 @@
 use super::{Mlp, MlpConfig};
 use crate::error::{to_json, Error, Result};
 use crate::fsutil;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use crate::tensorfile::{self, f32_bytes, f32_from_bytes, TensorBytes};
+use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Tensor names in PyTorch order.
@@ -47,21 +48,19 @@ pub fn to_bytes(model: &Mlp, train: &serde_json::Value) -> Result<Vec<u8>> {
     let [w1, b1, w2, b2] = model.to_host();
     let tensors = [transpose(&w1, c.input, c.hidden), b1, transpose(&w2, c.hidden, c.classes), b2];
     let shapes = torch_shapes(c);
-    let bytes: Vec<Vec<u8>> =
-        tensors.iter().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-    let mut views = Vec::new();
-    for ((name, shape), data) in NAMES.iter().zip(shapes).zip(&bytes) {
-        let view = TensorView::new(Dtype::F32, shape, data)
-            .map_err(|e| Error::param("model tensor", name, e.to_string()))?;
-        views.push((name.to_string(), view));
-    }
-    let mut meta = HashMap::new();
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|t| f32_bytes(t)).collect();
+    let views: Vec<TensorBytes<'_>> = NAMES
+        .iter()
+        .zip(shapes)
+        .zip(&bytes)
+        .map(|((name, shape), data)| TensorBytes { name, dtype: "F32", shape, data })
+        .collect();
+    let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "pt".to_string());
     meta.insert("redblue.arch".to_string(), to_json("model architecture", c)?);
     meta.insert("redblue.train".to_string(), to_json("training config", train)?);
     meta.insert("redblue.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
-    safetensors::serialize(views, &Some(meta))
-        .map_err(|e| Error::param("model", "serialize", e.to_string()))
+    Ok(tensorfile::serialize(&views, &meta))
 }
 
 /// Writes a model file atomically.
@@ -116,11 +115,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
                 v.shape()
             )));
         }
-        let data: Vec<f32> = v
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = f32_from_bytes(v.data());
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             return Err(bad(format!("tensor {name}: non-finite value at index {i}")));
         }

@@ -57,6 +57,13 @@ fn mean_ce(logits: Tensor<2>, labels: &[u8], classes: usize) -> Tensor<1> {
         .mul_scalar(-1.0 / labels.len() as f64)
 }
 
+impl TrainReport {
+    /// Mean training loss per epoch (reproducible, unlike the timings).
+    pub fn epoch_losses(&self) -> Vec<f64> {
+        self.epochs.iter().map(|e| e.mean_loss).collect()
+    }
+}
+
 /// Trains the MLP on `x` (`[n, input]`, pixels in [0, 1]) and `labels`.
 pub fn train(
     x: &[f32],

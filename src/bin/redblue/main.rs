@@ -171,7 +171,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let clean = eval::evaluate(&model, &d.test.images, &d.test.labels, 1000)?;
     let meta = serde_json::json!({
         "train": report.config,
-        "epochs": report.epochs,
+        "epoch_losses": report.epoch_losses(),
         "train_images": report.train_images,
         "dataset": d.dataset,
         "data_source": d.source,

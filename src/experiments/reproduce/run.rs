@@ -111,7 +111,7 @@ fn one_model(
         }
     })?;
     let train_seconds = start.elapsed().as_secs_f64();
-    let meta = serde_json::json!({ "train": report.config, "epochs": report.epochs,
+    let meta = serde_json::json!({ "train": report.config, "epoch_losses": report.epoch_losses(),
                                    "data": inputs.data, "spec": spec });
     model_file::save(&model, &meta, &mp)?;
     let set = EvalSet { x: inputs.test_x, y: inputs.test_y, dim: inputs.dim };

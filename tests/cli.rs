@@ -1,0 +1,659 @@
+//! End-to-end tests of the `redblue` binary on a tiny synthetic IDX data set.
+//!
+//! Every run uses `--data-dir DIR --no-verify --no-download --no-npm --cache-dir TMP`, so no
+//! test touches the network or the user's cache. Every run's stdout and stderr are checked
+//! for "panicked".
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use redblue::data::{write_idx_images, write_idx_labels, DatasetKind, FILE_NAMES};
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tempfile::TempDir;
+
+const N_TRAIN: usize = 300;
+const N_TEST: usize = 100;
+const SIDE: usize = 28;
+
+/// One test's private world: a synthetic data dir, an empty cache dir, a work dir.
+struct World {
+    _tmp: TempDir,
+    data: PathBuf,
+    cache: PathBuf,
+    work: PathBuf,
+}
+
+/// 28x28 images with a bright 8x4 block whose position encodes the label, on faint noise.
+fn synth_split(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut px = vec![0u8; n * SIDE * SIDE];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let k = (i % 10) as u8;
+        labels.push(k);
+        let img = &mut px[i * SIDE * SIDE..(i + 1) * SIDE * SIDE];
+        for v in img.iter_mut() {
+            *v = rng.gen_range(0..40);
+        }
+        let r0 = 2 + (k as usize / 5) * 13 + rng.gen_range(0..2);
+        let c0 = 1 + (k as usize % 5) * 5 + rng.gen_range(0..2);
+        for r in r0..r0 + 8 {
+            for c in c0..c0 + 4 {
+                img[r * SIDE + c] = rng.gen_range(200..=255);
+            }
+        }
+    }
+    (px, labels)
+}
+
+fn write_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (tr_x, tr_y) = synth_split(N_TRAIN, 1);
+    let (te_x, te_y) = synth_split(N_TEST, 2);
+    write_idx_images(&dir.join(FILE_NAMES[0]), N_TRAIN, SIDE, SIDE, &tr_x).unwrap();
+    write_idx_labels(&dir.join(FILE_NAMES[1]), &tr_y).unwrap();
+    write_idx_images(&dir.join(FILE_NAMES[2]), N_TEST, SIDE, SIDE, &te_x).unwrap();
+    write_idx_labels(&dir.join(FILE_NAMES[3]), &te_y).unwrap();
+}
+
+fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cache = tmp.path().join("cache");
+    let work = tmp.path().join("work");
+    write_dataset(&data);
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    World { _tmp: tmp, data, cache, work }
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().expect("temp paths are UTF-8").to_string()
+}
+
+/// Data-source flags pointing at `data` (unverified), never the network or the user cache.
+fn data_flags(data: &Path, cache: &Path) -> Vec<String> {
+    vec![
+        "--data-dir".into(),
+        s(data),
+        "--no-verify".into(),
+        "--no-download".into(),
+        "--no-npm".into(),
+        "--cache-dir".into(),
+        s(cache),
+    ]
+}
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit code 2 and that stderr contains every needle.
+    fn fails_with(&self, needles: &[&str]) -> &Self {
+        assert_eq!(self.code, Some(2), "expected exit code 2\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
+        }
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+fn redblue<S: AsRef<str>>(args: &[S]) -> Out {
+    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_redblue"))
+        .args(&args)
+        .env_remove("REDBLUE_DATA_DIR")
+        .output()
+        .expect("run redblue");
+    let o = Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !o.stdout.contains("panicked") && !o.stderr.contains("panicked"),
+        "redblue {args:?} panicked\nstdout:\n{}\nstderr:\n{}",
+        o.stdout,
+        o.stderr
+    );
+    o
+}
+
+impl World {
+    fn flags(&self) -> Vec<String> {
+        data_flags(&self.data, &self.cache)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.join(name)
+    }
+
+    /// `redblue <sub...> <data flags> <extra...>`.
+    fn run(&self, sub: &[&str], extra: &[&str]) -> Out {
+        let mut a: Vec<String> = sub.iter().map(|x| x.to_string()).collect();
+        a.extend(self.flags());
+        a.extend(extra.iter().map(|x| x.to_string()));
+        redblue(&a)
+    }
+
+    fn train_args(out: &Path, seed: u64) -> Vec<String> {
+        vec![
+            "--hidden".into(),
+            "32".into(),
+            "--epochs".into(),
+            "2".into(),
+            "--seed".into(),
+            seed.to_string(),
+            "--out".into(),
+            s(out),
+        ]
+    }
+
+    /// Trains a small model into `work/<name>` and returns its path.
+    fn train(&self, name: &str, seed: u64) -> PathBuf {
+        let out = self.path(name);
+        let extra = Self::train_args(&out, seed);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        self.run(&["train"], &extra).ok();
+        assert!(out.is_file(), "train did not write {}", out.display());
+        out
+    }
+
+    fn eval_json(&self, model: &Path, extra: &[&str]) -> Value {
+        let mut e = vec!["--model", model.to_str().unwrap(), "--json"];
+        e.extend_from_slice(extra);
+        self.run(&["eval"], &e).ok().json()
+    }
+}
+
+fn rows(v: &Value) -> &Vec<Value> {
+    v["rows"].as_array().unwrap_or_else(|| panic!("no rows array in {v}"))
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+fn sha256_file(p: &Path) -> String {
+    redblue::model::file::sha256_hex(&std::fs::read(p).unwrap())
+}
+
+/// Tensors and metadata of a safetensors file, owned.
+struct StFile {
+    images: Vec<f32>,
+    ishape: Vec<usize>,
+    labels: Vec<u8>,
+    lshape: Vec<usize>,
+    meta: HashMap<String, String>,
+}
+
+fn read_adv(p: &Path) -> StFile {
+    let bytes = std::fs::read(p).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let im = st.tensor("images").unwrap();
+    let lb = st.tensor("labels").unwrap();
+    assert_eq!(im.dtype(), Dtype::F32);
+    assert_eq!(lb.dtype(), Dtype::U8);
+    StFile {
+        images: im.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        ishape: im.shape().to_vec(),
+        labels: lb.data().to_vec(),
+        lshape: lb.shape().to_vec(),
+        meta: header.metadata().clone().unwrap_or_default(),
+    }
+}
+
+fn write_adv(p: &Path, f: &StFile) {
+    let img: Vec<u8> = f.images.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let views = vec![
+        ("images".to_string(), TensorView::new(Dtype::F32, f.ishape.clone(), &img).unwrap()),
+        ("labels".to_string(), TensorView::new(Dtype::U8, f.lshape.clone(), &f.labels).unwrap()),
+    ];
+    let bytes = safetensors::serialize(views, &Some(f.meta.clone())).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+fn attack(w: &World, model: &Path, out: &Path, extra: &[&str]) -> Out {
+    let mut e = vec!["--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    e.extend_from_slice(extra);
+    w.run(&["attack"], &e)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn train_writes_model_reports_accuracy_and_refuses_overwrite() {
+    let w = world();
+    let model = w.path("m.safetensors");
+    let extra = World::train_args(&model, 0);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let out = w.run(&["train"], &extra);
+    out.ok();
+    assert!(model.is_file());
+    let acc: f64 = out
+        .stdout
+        .split("test accuracy ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| c == ',' || c.is_whitespace()).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("stdout does not state the test accuracy:\n{}", out.stdout));
+    assert!((0.0..=1.0).contains(&acc), "accuracy {acc}");
+    // The model file loads and is the architecture asked for.
+    let (m, _) = redblue::model::file::load(&model).unwrap();
+    assert_eq!(m.config.hidden, 32);
+    assert_eq!(m.config.input, 784);
+
+    // --json
+    let model2 = w.path("m2.safetensors");
+    let mut extra2 = World::train_args(&model2, 0);
+    extra2.push("--json".into());
+    let extra2: Vec<&str> = extra2.iter().map(String::as_str).collect();
+    let v = w.run(&["train"], &extra2).ok().json();
+    let a = v["test"]["accuracy"].as_f64().unwrap_or_else(|| panic!("no test.accuracy in {v}"));
+    assert!((0.0..=1.0).contains(&a), "accuracy {a}");
+    assert_eq!(v["test"]["n"].as_u64(), Some(N_TEST as u64), "{v}");
+    // The text run and the JSON run are the same training (same seed), so the same accuracy.
+    assert!((a - acc).abs() <= 5e-5, "text {acc} vs json {a}");
+
+    // No --force: refuse, exit 2, file untouched.
+    let before = std::fs::read(&model).unwrap();
+    w.run(&["train"], &extra).fails_with(&["--force", "already exists"]);
+    assert_eq!(std::fs::read(&model).unwrap(), before, "refused train modified the file");
+    // With --force it overwrites (succeeds).
+    let mut forced = extra.clone();
+    forced.push("--force");
+    w.run(&["train"], &forced).ok();
+}
+
+#[test]
+fn same_seed_same_weights_different_seed_different_weights() {
+    let w = world();
+    let a = w.train("a.safetensors", 7);
+    let b = w.train("b.safetensors", 7);
+    let c = w.train("c.safetensors", 8);
+    let tensors = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        redblue::model::file::NAMES
+            .iter()
+            .map(|n| st.tensor(n).unwrap().data().to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tensors(&a), tensors(&b), "same seed gave different weights");
+    assert_ne!(tensors(&a), tensors(&c), "different seeds gave identical weights");
+    assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&c).unwrap());
+}
+
+/// Same seed, same data, same flags: the whole file must be byte-identical (the metadata
+/// records the configuration, which is the same).
+#[test]
+fn same_seed_gives_byte_identical_model_files() {
+    let w = world();
+    let a = w.train("a.safetensors", 3);
+    let b = w.train("b.safetensors", 3);
+    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    if ba == bb {
+        return;
+    }
+    // Diagnose: which part differs? (header text order, metadata values, tensor bytes)
+    let header = |bytes: &[u8]| {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        (String::from_utf8_lossy(&bytes[8..8 + n]).into_owned(), bytes[8 + n..].to_vec())
+    };
+    let ((ha, da), (hb, db)) = (header(&ba), header(&bb));
+    let mut why = Vec::new();
+    if da != db {
+        why.push("tensor data differs".to_string());
+    }
+    let meta = |h: &str| -> HashMap<String, String> {
+        let v: Value = serde_json::from_str(h).unwrap();
+        serde_json::from_value(v["__metadata__"].clone()).unwrap()
+    };
+    let (ma, mb) = (meta(&ha), meta(&hb));
+    for (k, va) in &ma {
+        if mb.get(k) != Some(va) {
+            why.push(format!("metadata {k} differs:\n  a: {va}\n  b: {:?}", mb.get(k)));
+        }
+    }
+    let order = |h: &str| {
+        let mut keys: Vec<(usize, &String)> = ma.keys().filter_map(|k| h.find(&format!("\"{k}\"")).map(|i| (i, k))).collect();
+        keys.sort();
+        keys.into_iter().map(|(_, k)| k.clone()).collect::<Vec<_>>()
+    };
+    if order(&ha) != order(&hb) {
+        why.push(format!("metadata key order differs: {:?} vs {:?}", order(&ha), order(&hb)));
+    }
+    panic!("same seed, different model files:\n{}", why.join("\n"));
+}
+
+#[test]
+fn eval_clean_json_has_one_full_row() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let v = w.eval_json(&m, &[]);
+    let r = rows(&v);
+    assert_eq!(r.len(), 1, "{v}");
+    for key in ["eps", "accuracy", "confidence", "true_class_prob", "loss", "n"] {
+        assert!(r[0].get(key).is_some(), "row lacks {key}: {}", r[0]);
+    }
+    assert_eq!(f(&r[0], "eps"), 0.0);
+    assert_eq!(r[0]["n"].as_u64(), Some(N_TEST as u64));
+    let acc = f(&r[0], "accuracy");
+    assert!((0.0..=1.0).contains(&acc));
+    let conf = f(&r[0], "confidence");
+    assert!((0.1 - 1e-9..=1.0).contains(&conf), "confidence {conf} (max softmax of 10 classes)");
+    let p = f(&r[0], "true_class_prob");
+    assert!((0.0..=conf + 1e-12).contains(&p), "true-class prob {p} above confidence {conf}");
+    assert!(f(&r[0], "loss") > 0.0);
+    assert_eq!(v["model_sha256"].as_str(), Some(sha256_file(&m).as_str()));
+    assert_eq!(v["data_verified"], Value::Bool(false));
+}
+
+#[test]
+fn eval_fgsm_sweep_rows_clean_row_and_monotone() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let clean = f(&rows(&w.eval_json(&m, &[]))[0], "accuracy");
+    let v = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.05,0.1,0.25"]);
+    let r = rows(&v);
+    let eps: Vec<f64> = r.iter().map(|x| f(x, "eps")).collect();
+    assert_eq!(eps, vec![0.0, 0.05, 0.1, 0.25], "{v}");
+    assert!(r.iter().all(|x| x["n"].as_u64() == Some(N_TEST as u64)));
+    let acc: Vec<f64> = r.iter().map(|x| f(x, "accuracy")).collect();
+    assert_eq!(acc[0], clean, "sweep's eps-0 row differs from the clean eval");
+    for i in 1..acc.len() {
+        assert!(acc[i] <= acc[i - 1], "accuracy rises with eps: {acc:?}");
+    }
+    assert!(acc[3] < acc[0], "FGSM at 0.25 did nothing: {acc:?}");
+    assert_eq!(v["clip"].as_str(), Some("clipped"));
+    assert_eq!(v["attack"].as_str(), Some("fgsm"));
+
+    let u = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.05,0.1,0.25", "--no-clip"]);
+    assert_eq!(u["clip"].as_str(), Some("unclipped"), "{u}");
+    let ur = rows(&u);
+    assert_eq!(ur.len(), 4);
+    assert_eq!(f(&ur[0], "accuracy"), clean);
+}
+
+#[test]
+fn attack_file_is_judged_like_the_sweep() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let adv = w.path("adv.safetensors");
+    let out = attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1"]);
+    out.ok();
+    assert!(out.stdout.contains("accuracy"), "{}", out.stdout);
+
+    let sweep = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.1"]);
+    let sweep_acc = f(&rows(&sweep)[1], "accuracy");
+    let v = w.eval_json(&m, &["--adv", adv.to_str().unwrap()]);
+    let r = rows(&v);
+    assert_eq!(r.len(), 2, "{v}");
+    assert_eq!(f(&r[0], "eps"), 0.0);
+    assert_eq!(f(&r[1], "eps"), 0.1);
+    assert_eq!(f(&r[1], "accuracy"), sweep_acc, "adv-set accuracy differs from the sweep's");
+    assert_eq!(f(&r[0], "accuracy"), f(&rows(&sweep)[0], "accuracy"));
+
+    let file = read_adv(&adv);
+    assert_eq!(file.ishape, vec![N_TEST, SIDE, SIDE]);
+    assert_eq!(file.lshape, vec![N_TEST]);
+    let (_, test_y) = synth_split(N_TEST, 2);
+    assert_eq!(file.labels, test_y);
+    let meta: Value = serde_json::from_str(
+        file.meta.get("redblue.advset").unwrap_or_else(|| panic!("no redblue.advset in {:?}", file.meta)),
+    )
+    .unwrap();
+    assert_eq!(meta["attack"].as_str(), Some("fgsm"), "{meta}");
+    assert_eq!(meta["eps"].as_f64(), Some(0.1), "{meta}");
+    assert_eq!(meta["clip"].as_str(), Some("clipped"), "{meta}");
+    assert_eq!(meta["model_sha256"].as_str(), Some(sha256_file(&m).as_str()), "{meta}");
+    // Images are really within budget and in [0, 1].
+    let (test_x, _) = synth_split(N_TEST, 2);
+    for (a, &c) in file.images.iter().zip(&test_x) {
+        let c = c as f32 / 255.0;
+        assert!((0.0..=1.0).contains(a));
+        assert!((a - c).abs() <= 0.1 + 1e-6);
+    }
+}
+
+#[test]
+fn tampered_adversarial_set_is_rejected() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let adv = w.path("adv.safetensors");
+    attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1"]).ok();
+    let mut file = read_adv(&adv);
+    let d = SIDE * SIDE;
+    // A pixel of image 3 that the attack did not move down: +0.2 puts it >= 0.2 from clean.
+    let (test_x, _) = synth_split(N_TEST, 2);
+    let p = (0..d)
+        .find(|&j| file.images[3 * d + j] >= test_x[3 * d + j] as f32 / 255.0)
+        .expect("some pixel of image 3 was not decreased");
+    file.images[3 * d + p] += 0.2;
+    file.images[7 * d + 200] = 1.5;
+    let bad = w.path("tampered.safetensors");
+    write_adv(&bad, &file);
+    let out = w.run(&["eval"], &["--model", m.to_str().unwrap(), "--adv", bad.to_str().unwrap(), "--json"]);
+    out.fails_with(&["rejected", "2 of 100", "[3, 7]"]);
+    assert!(out.stdout.is_empty(), "a rejected set still printed results: {}", out.stdout);
+}
+
+#[test]
+fn adversarial_set_with_wrong_labels_is_rejected() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let adv = w.path("adv.safetensors");
+    attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1"]).ok();
+    // The model itself loads and scores fine...
+    w.eval_json(&m, &[]);
+    // ...but a set whose labels disagree with the test set is rejected.
+    let mut file = read_adv(&adv);
+    file.labels[5] = (file.labels[5] + 1) % 10;
+    let bad = w.path("relabelled.safetensors");
+    write_adv(&bad, &file);
+    w.run(&["eval"], &["--model", m.to_str().unwrap(), "--adv", bad.to_str().unwrap(), "--json"])
+        .fails_with(&["label of image 5"]);
+}
+
+#[test]
+fn pgd_is_at_least_as_strong_as_fgsm() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let fgsm = w.path("fgsm.safetensors");
+    let pgd = w.path("pgd.safetensors");
+    attack(&w, &m, &fgsm, &["--attack", "fgsm", "--eps", "0.1"]).ok();
+    attack(&w, &m, &pgd, &["--attack", "pgd", "--eps", "0.1", "--steps", "5", "--restarts", "2"]).ok();
+    let meta: Value = serde_json::from_str(&read_adv(&pgd).meta["redblue.advset"]).unwrap();
+    assert_eq!(meta["attack"].as_str(), Some("pgd"), "{meta}");
+    assert_eq!(meta["params"]["steps"].as_u64(), Some(5), "{meta}");
+    assert_eq!(meta["params"]["restarts"].as_u64(), Some(2), "{meta}");
+    let acc = |p: &Path| f(&rows(&w.eval_json(&m, &["--adv", p.to_str().unwrap()]))[1], "accuracy");
+    let (a_fgsm, a_pgd) = (acc(&fgsm), acc(&pgd));
+    let clean = f(&rows(&w.eval_json(&m, &[]))[0], "accuracy");
+    assert!(a_fgsm < clean, "FGSM at 0.1 did nothing ({a_fgsm} vs clean {clean}): comparison vacuous");
+    assert!(a_pgd <= a_fgsm, "PGD {a_pgd} weaker than FGSM {a_fgsm}");
+    // The PGD sweep through eval agrees in direction too.
+    let v = w.eval_json(&m, &["--attack", "pgd", "--eps", "0.1", "--steps", "5", "--restarts", "2"]);
+    assert!(f(&rows(&v)[1], "accuracy") <= a_fgsm, "{v}");
+}
+
+#[test]
+fn bad_data_is_rejected_without_output() {
+    let w = world();
+    let out = w.path("never.safetensors");
+    let train = |data: &Path, needles: &[&str]| {
+        let mut a: Vec<String> = vec!["train".into()];
+        a.extend(data_flags(data, &w.cache));
+        a.extend(World::train_args(&out, 0));
+        redblue(&a).fails_with(needles);
+        assert!(!out.exists(), "a failed train created {}", out.display());
+    };
+    // Missing data dir.
+    let missing = w.work.join("no-such-dir");
+    train(&missing, &["no-such-dir", "not a directory"]);
+
+    // Truncated test-images file.
+    let trunc = w.work.join("trunc");
+    write_dataset(&trunc);
+    let p = trunc.join(FILE_NAMES[2]);
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    train(&trunc, &["truncated", FILE_NAMES[2]]);
+
+    // Wrong magic in the test-labels file.
+    let magic = w.work.join("magic");
+    write_dataset(&magic);
+    let p = magic.join(FILE_NAMES[3]);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[..4].copy_from_slice(&0x0000_0999u32.to_be_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    train(&magic, &["magic", "0x00000801", "0x00000999", FILE_NAMES[3]]);
+
+    // A missing file.
+    let incomplete = w.work.join("incomplete");
+    write_dataset(&incomplete);
+    std::fs::remove_file(incomplete.join(FILE_NAMES[1])).unwrap();
+    train(&incomplete, &["incomplete", FILE_NAMES[1]]);
+}
+
+#[test]
+fn bad_models_and_parameters_are_rejected_without_output() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let out = w.path("never.safetensors");
+    let ms = m.to_str().unwrap().to_string();
+    let os = out.to_str().unwrap().to_string();
+    let check = |o: Out, needles: &[&str]| {
+        o.fails_with(needles);
+        assert!(!out.exists(), "a failed command created {}", out.display());
+    };
+    let attack_with = |model: &str, extra: &[&str]| {
+        let mut e = vec!["--model", model, "--out", os.as_str()];
+        e.extend_from_slice(extra);
+        w.run(&["attack"], &e)
+    };
+    let fgsm01 = ["--attack", "fgsm", "--eps", "0.1"];
+
+    // Model path that does not exist.
+    let nope = w.path("no-such-model.safetensors");
+    check(attack_with(nope.to_str().unwrap(), &fgsm01), &["no-such-model.safetensors"]);
+    let o = w.run(&["eval"], &["--model", nope.to_str().unwrap()]);
+    o.fails_with(&["no-such-model.safetensors"]);
+
+    // Corrupt model file.
+    let corrupt = w.path("corrupt.safetensors");
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    std::fs::write(&corrupt, (0..4096).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>()).unwrap();
+    check(attack_with(corrupt.to_str().unwrap(), &fgsm01), &["corrupt.safetensors", "safetensors"]);
+    w.run(&["eval"], &["--model", corrupt.to_str().unwrap()]).fails_with(&["corrupt.safetensors"]);
+
+    // Bad eps for attack and eval.
+    for (eps, why) in [("-0.1", ">= 0"), ("nan", "finite"), ("2", "<= 1")] {
+        check(attack_with(&ms, &["--attack", "fgsm", "--eps", eps]), &["eps", why]);
+        let o = w.run(&["eval"], &["--model", &ms, "--attack", "fgsm", "--eps", eps]);
+        o.fails_with(&["eps", why]);
+        assert!(o.stdout.is_empty());
+    }
+    let o = w.run(&["eval"], &["--model", &ms, "--attack", "fgsm", "--eps", "0.1,-0.1"]);
+    o.fails_with(&["eps", ">= 0"]);
+
+    // Training hyper-parameters.
+    for (flag, value, needle) in [
+        ("--batch-size", "0", "batch-size"),
+        ("--epochs", "0", "epochs"),
+        ("--hidden", "0", "hidden"),
+    ] {
+        let mut a = vec!["--out", os.as_str(), flag, value];
+        if flag != "--epochs" {
+            a.extend_from_slice(&["--epochs", "1"]);
+        }
+        if flag != "--hidden" {
+            a.extend_from_slice(&["--hidden", "8"]);
+        }
+        check(w.run(&["train"], &a), &[needle, value]);
+    }
+
+    // Subset and offset.
+    check(attack_with(&ms, &[&fgsm01[..], &["--subset", "0"]].concat()), &["--subset 0"]);
+    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "100000"]].concat()), &["--offset 100000", "100 images"]);
+    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "90", "--subset", "20"]].concat()), &["--subset 20"]);
+    w.run(&["eval"], &["--model", &ms, "--subset", "0"]).fails_with(&["--subset 0"]);
+    w.run(&["eval"], &["--model", &ms, "--offset", "100000"]).fails_with(&["--offset 100000"]);
+    w.run(&["eval"], &["--model", &ms, "--eval-batch", "0"]).fails_with(&["batch"]);
+
+    // PGD knobs.
+    check(attack_with(&ms, &["--attack", "pgd", "--eps", "0.1", "--steps", "0"]), &["steps"]);
+    check(attack_with(&ms, &["--attack", "pgd", "--eps", "0.1", "--restarts", "0"]), &["restarts"]);
+
+    // Still nothing was written and the good model is untouched and usable.
+    w.eval_json(&m, &[]);
+}
+
+#[test]
+fn subset_and_offset_select_test_images() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let v = w.eval_json(&m, &["--subset", "30", "--offset", "10"]);
+    assert_eq!(rows(&v)[0]["n"].as_u64(), Some(30), "{v}");
+    assert_eq!(v["offset"].as_u64(), Some(10), "{v}");
+    // An attack on a slice is judged against the same slice.
+    let adv = w.path("slice.safetensors");
+    attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1", "--subset", "30", "--offset", "10"]).ok();
+    let file = read_adv(&adv);
+    assert_eq!(file.ishape, vec![30, SIDE, SIDE]);
+    let r = w.eval_json(&m, &["--adv", adv.to_str().unwrap()]);
+    let sw = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.1", "--subset", "30", "--offset", "10"]);
+    assert_eq!(rows(&r)[1]["n"].as_u64(), Some(30));
+    assert_eq!(f(&rows(&r)[1], "accuracy"), f(&rows(&sw)[1], "accuracy"));
+    assert_eq!(f(&rows(&r)[0], "accuracy"), f(&rows(&sw)[0], "accuracy"));
+}
+
+#[test]
+fn data_info_prints_counts() {
+    let w = world();
+    let o = w.run(&["data", "info"], &[]);
+    o.ok();
+    assert!(o.stdout.contains("300 train + 100 test images of 28x28"), "{}", o.stdout);
+    assert!(o.stdout.contains("test label counts: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10]"), "{}", o.stdout);
+    assert!(o.stderr.contains("UNVERIFIED"), "{}", o.stderr);
+}
+
+#[test]
+fn data_fetch_verifies_sha256_of_a_data_dir() {
+    let w = world();
+    let a = vec![
+        "data".to_string(),
+        "fetch".into(),
+        "--data-dir".into(),
+        s(&w.data),
+        "--no-download".into(),
+        "--no-npm".into(),
+        "--cache-dir".into(),
+        s(&w.cache),
+    ];
+    let o = redblue(&a);
+    let first = &DatasetKind::Mnist.file_specs()[0];
+    let found = redblue::data::sha256_hex(&std::fs::read(w.data.join(&first.name)).unwrap());
+    o.fails_with(&["SHA-256 mismatch", &first.name, &first.sha256, &found]);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    // Nothing was cached from the unverified files.
+    assert_eq!(std::fs::read_dir(&w.cache).unwrap().count(), 0);
+}
+

