@@ -177,3 +177,4 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     assert_eq!(trained.into_inner().expect("lock"), vec!["l1-1e-4_l2-0_s0".to_string()]);
     assert_eq!(measurements(&one), measurements(&again));
 }
+
