@@ -22,6 +22,7 @@
 
 pub mod advset;
 pub mod attack;
+pub mod bench;
 pub mod backend;
 pub mod data;
 pub mod error;

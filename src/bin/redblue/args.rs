@@ -27,6 +27,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Re-run every experiment of the paper on real MNIST and write a report beside its tables.
     Reproduce(ReproduceArgs),
+    /// Benchmarks: GEMM peak and the timed workloads W1-W3 (W5 on request); prints figures.
+    Bench(BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,6 +272,40 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub test_subset: Option<usize>,
     /// Print the whole report as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Every workload except w5, each in its own process (for its peak RSS).
+    All,
+    /// The machine's fp32 GEMM peak on 1 and 2 threads.
+    Peak,
+    /// One training epoch of the paper MLP on MNIST.
+    W1,
+    /// FGSM at the paper's four eps over the 10k test set, plus evaluation.
+    W2,
+    /// PGD-40 (random start) over 1k test images at eps 0.1, plus evaluation.
+    W3,
+    /// The full default `reproduce` run (wall time only; takes many minutes).
+    W5,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which workload to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub workload: Workload,
+    /// Timed runs per workload (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Model for W2/W3 (default: a 1-epoch model trained first, not timed).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }

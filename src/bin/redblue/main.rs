@@ -2,6 +2,7 @@
 //! error once (`{:#}` of the chain) and exits 2 on failure.
 
 mod args;
+mod bench_cmd;
 mod progress;
 mod render;
 mod reproduce_cmd;
@@ -36,6 +37,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Attack(a) => cmd_attack(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a),
+        Command::Bench(a) => bench_cmd::cmd_bench(a),
     }
 }
 

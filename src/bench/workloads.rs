@@ -1,0 +1,52 @@
+//! The timed workloads, each on the real data it is given.
+
+use super::{flops, median, time_runs, WorkloadResult};
+use crate::attack::{ClipMode, Pgd};
+use crate::error::Result;
+use crate::eval::{self, SweepConfig};
+use crate::model::Mlp;
+use crate::train::{self, TrainConfig};
+
+fn result(name: &str, description: &str, runs: Vec<f64>, samples: usize, gflop: f64) -> WorkloadResult {
+    let m = median(&runs);
+    WorkloadResult {
+        name: name.into(),
+        description: description.into(),
+        runs,
+        median_s: m,
+        samples,
+        samples_per_s: samples as f64 / m,
+        gflop,
+        gflops: gflop / m,
+        peak_rss_mib: super::peak_rss_mib(),
+    }
+}
+
+/// W1: one training epoch of the paper MLP (784-625-10, dropout 0.2/0.5, batch 128, RMSProp).
+pub fn w1(x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
+    let cfg = TrainConfig { epochs: 1, ..TrainConfig::default() };
+    let t = time_runs(runs, || train::train(x, y, &cfg, &mut |_| {}).map(|_| ()))?;
+    let a = &cfg.arch;
+    let gflop = y.len() as f64 * flops::train_step(a.input, a.hidden, a.classes) / 1e9;
+    Ok(result("w1", "one training epoch, paper MLP, batch 128, RMSProp", t, y.len(), gflop))
+}
+
+/// W2: FGSM at the paper's four eps over the given test images, plus clean evaluation.
+pub fn w2(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
+    let cfg = SweepConfig { eps: vec![0.05, 0.075, 0.10, 0.25], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };
+    let t = time_runs(runs, || eval::sweep(model, &Pgd::fgsm(), x, y, &cfg, &mut |_, _| {}).map(|_| ()))?;
+    let c = &model.config;
+    // One input gradient, then 5 forward passes (clean + 4 eps) per image.
+    let per = flops::input_gradient(c.input, c.hidden, c.classes) + 5.0 * flops::forward(c.input, c.hidden, c.classes);
+    Ok(result("w2", "FGSM at eps 0.05/0.075/0.1/0.25 + evaluation", t, y.len(), y.len() as f64 * per / 1e9))
+}
+
+/// W3: PGD-40 (random start) at eps 0.1 over the given images, plus evaluation.
+pub fn w3(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
+    let cfg = SweepConfig { eps: vec![0.10], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };
+    let pgd = Pgd::madry(40, 1);
+    let t = time_runs(runs, || eval::sweep(model, &pgd, x, y, &cfg, &mut |_, _| {}).map(|_| ()))?;
+    let c = &model.config;
+    let per = 40.0 * flops::input_gradient(c.input, c.hidden, c.classes) + 2.0 * flops::forward(c.input, c.hidden, c.classes);
+    Ok(result("w3", "PGD-40 (random start) at eps 0.1 + evaluation", t, y.len(), y.len() as f64 * per / 1e9))
+}
