@@ -52,7 +52,7 @@ fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
     }
     if let Some(r) = rows.first() {
         for m in &r.pgd {
-            let _ = write!(out, " FGSM / PGD ε={} (subset) |", m.eps);
+            let _ = write!(out, " FGSM / PGD ε={} |", m.eps);
         }
     }
     out.push('\n');
@@ -164,13 +164,12 @@ pub fn render(r: &Report) -> String {
         c.masking_gap * 100.0
     );
     robust_table(&mut o, &r.grid_robustness, &c.fgsm_eps);
-    let flagged: Vec<&str> = r
-        .grid_robustness
-        .iter()
-        .chain(&r.adv_training)
-        .filter(|x| x.pgd.iter().any(|m| m.flagged))
-        .map(|x| x.group.as_str())
-        .collect();
+    let mut flagged: Vec<&str> = Vec::new();
+    for x in r.grid_robustness.iter().chain(&r.adv_training) {
+        if x.pgd.iter().any(|m| m.flagged) && !flagged.contains(&x.group.as_str()) {
+            flagged.push(&x.group);
+        }
+    }
     let _ = writeln!(o, "Flagged: {}.\n", if flagged.is_empty() { "none".to_string() } else { flagged.join(", ") });
     o.push_str("## Claims\n\n| claim | verdict | evidence |\n|---|---|---|\n");
     for cl in &r.claims {
