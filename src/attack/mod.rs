@@ -38,7 +38,7 @@ impl ClipMode {
 }
 
 /// An attack: given a model and a batch, produce adversarial images.
-pub trait Attack {
+pub trait Attack: Sync {
     /// Short name ("fgsm", "pgd").
     fn name(&self) -> &'static str;
     /// The attack's parameters for reports and file metadata.

@@ -43,7 +43,7 @@ pub fn w2(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResul
 
 /// W3: PGD-40 (random start) at eps 0.1 over the given images, plus evaluation.
 pub fn w3(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
-    let cfg = SweepConfig { eps: vec![0.10], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };
+    let cfg = SweepConfig { eps: vec![0.10], clip: ClipMode::Clipped, batch_size: 250, seed: 0 };
     let pgd = Pgd::madry(40, 1);
     let t = time_runs(runs, || eval::sweep(model, &pgd, x, y, &cfg, &mut |_, _| {}).map(|_| ()))?;
     let c = &model.config;

@@ -85,8 +85,51 @@ pub fn score(model: &dyn Classifier, x: &[f32], labels: &[u8], eps: f64, batch: 
     Ok(acc.finish(eps))
 }
 
+/// One batch of the evaluation set, with its index (which seeds its random generator).
+struct Chunk<'a> {
+    index: usize,
+    x: &'a [f32],
+    y: &'a [u8],
+}
+
+fn chunks<'a>(x: &'a [f32], y: &'a [u8], batch: usize, dim: usize) -> Vec<Chunk<'a>> {
+    x.chunks(batch * dim)
+        .zip(y.chunks(batch))
+        .enumerate()
+        .map(|(index, (x, y))| Chunk { index, x, y })
+        .collect()
+}
+
+/// The attack's random generator for one batch: a ChaCha stream per batch, so results do not
+/// depend on how many threads process the batches or in which order.
+fn chunk_rng(seed: u64, index: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index as u64);
+    rng
+}
+
+/// Runs `work` on every batch, [`crate::parallel::threads`] batches at a time, calling
+/// `progress` after each wave; results come back in batch order.
+fn for_chunks<R: Send>(
+    chunks: &[Chunk<'_>],
+    total: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    work: &(dyn Fn(&Chunk<'_>) -> R + Sync),
+) -> Result<Vec<R>> {
+    let threads = crate::parallel::threads();
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut done = 0;
+    for wave in chunks.chunks(threads) {
+        out.extend(crate::parallel::parallel_map(wave, threads, &|c| Ok(work(c)))?);
+        done += wave.iter().map(|c| c.y.len()).sum::<usize>();
+        progress(done, total);
+    }
+    Ok(out)
+}
+
 /// Attacks every image at every eps and scores the harness-clipped results.
-/// `progress(done, total)` is called after each batch.
+/// Batches run in parallel on the machine's cores; results do not depend on the thread count.
+/// `progress(done, total)` is called as batches finish.
 pub fn sweep(
     model: &dyn Classifier,
     attack: &dyn Attack,
@@ -98,20 +141,25 @@ pub fn sweep(
     check_inputs(model, x, labels, cfg.batch_size)?;
     let eps = eps_list(&cfg.eps)?;
     let attacked: Vec<f32> = eps[1..].iter().map(|&e| e as f32).collect();
-    let d = model.input_dim();
     let c = model.num_classes();
-    let mut accs = vec![Accumulator::default(); eps.len()];
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut done = 0;
-    for (xb, yb) in x.chunks(cfg.batch_size * d).zip(labels.chunks(cfg.batch_size)) {
-        accs[0].add(&logits_host(model, xb, yb.len()), yb, c);
-        let advs = attack.run_multi(model, xb, Goal::Untargeted(yb), &attacked, cfg.clip, &mut rng);
-        for ((mut adv, &e), acc) in advs.into_iter().zip(&attacked).zip(&mut accs[1..]) {
-            enforce_budget(attack.norm(), &mut adv, xb, e, cfg.clip, model.bounds());
-            acc.add(&logits_host(model, &adv, yb.len()), yb, c);
+    let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
+        crate::backend::flush_denormals();
+        let mut logits = vec![logits_host(model, ch.x, ch.y.len())];
+        let mut rng = chunk_rng(cfg.seed, ch.index);
+        let advs = attack.run_multi(model, ch.x, Goal::Untargeted(ch.y), &attacked, cfg.clip, &mut rng);
+        for (mut adv, &e) in advs.into_iter().zip(&attacked) {
+            enforce_budget(attack.norm(), &mut adv, ch.x, e, cfg.clip, model.bounds());
+            logits.push(logits_host(model, &adv, ch.y.len()));
         }
-        done += yb.len();
-        progress(done, labels.len());
+        logits
+    })?;
+    // Scores are summed image by image in order, exactly as `evaluate` does, so the eps = 0
+    // row equals the clean evaluation bit for bit whatever the batching.
+    let mut accs = vec![Accumulator::default(); eps.len()];
+    for (part, ch) in parts.iter().zip(chunks(x, labels, cfg.batch_size, model.input_dim())) {
+        for (acc, logits) in accs.iter_mut().zip(part) {
+            acc.add(logits, ch.y, c);
+        }
     }
     Ok(Sweep {
         attack: attack.name().to_string(),
@@ -135,18 +183,16 @@ pub fn generate(
 ) -> Result<Vec<f32>> {
     check_inputs(model, x, labels, cfg.batch_size)?;
     check_eps("eps", eps, 1.0)?;
-    let d = model.input_dim();
     let e = eps as f32;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut out = Vec::with_capacity(x.len());
-    for (xb, yb) in x.chunks(cfg.batch_size * d).zip(labels.chunks(cfg.batch_size)) {
+    let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
+        crate::backend::flush_denormals();
+        let mut rng = chunk_rng(cfg.seed, ch.index);
         let mut adv = attack
-            .run_multi(model, xb, Goal::Untargeted(yb), &[e], cfg.clip, &mut rng)
+            .run_multi(model, ch.x, Goal::Untargeted(ch.y), &[e], cfg.clip, &mut rng)
             .pop()
-            .unwrap_or_else(|| xb.to_vec());
-        enforce_budget(attack.norm(), &mut adv, xb, e, cfg.clip, model.bounds());
-        out.extend_from_slice(&adv);
-        progress(out.len() / d, labels.len());
-    }
-    Ok(out)
+            .unwrap_or_else(|| ch.x.to_vec());
+        enforce_budget(attack.norm(), &mut adv, ch.x, e, cfg.clip, model.bounds());
+        adv
+    })?;
+    Ok(parts.concat())
 }

@@ -12,7 +12,7 @@ pub use mlp::{Mlp, MlpConfig};
 use burn::tensor::Tensor;
 
 /// A differentiable image classifier in eval mode (no dropout).
-pub trait Classifier {
+pub trait Classifier: Sync {
     /// Raw logits `[N, classes]` for a batch of flattened images `[N, input_dim]`.
     ///
     /// The input may carry autodiff; the model's own parameters must not, so that input

@@ -81,8 +81,8 @@ pub struct SubsetArgs {
     /// First test image used.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
-    /// Images per attack/eval batch (does not change results).
-    #[arg(long, default_value_t = 1000)]
+    /// Images per attack/eval batch; batches run in parallel on all cores.
+    #[arg(long, default_value_t = 250)]
     pub eval_batch: usize,
 }
 

@@ -7,12 +7,11 @@ use super::plan::{self, Curves, ModelResult, ModelSpec};
 use super::{figures, markdown, ReproduceConfig};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::parallel::parallel_map;
 use crate::model::{file as model_file, Mlp};
 use crate::train;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// Where the data came from, recorded in the report.
@@ -125,47 +124,6 @@ fn one_model(
         reused: false,
     });
     Ok(result)
-}
-
-/// Runs `work` over `items` on up to `jobs` threads; results keep the items' order, so they
-/// do not depend on `jobs`. Stops handing out new items after the first error.
-pub fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    work: &(dyn Fn(&T) -> Result<R> + Sync),
-) -> Result<Vec<R>> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Mutex<Vec<Option<Result<R>>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= items.len() || failed.load(Ordering::SeqCst) {
-                    break;
-                }
-                let r = work(&items[i]);
-                if r.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(r);
-                }
-            });
-        }
-    });
-    let slots = slots.into_inner().map_err(|_| Error::param("jobs", jobs, "a worker thread panicked"))?;
-    let mut out = Vec::with_capacity(items.len());
-    for slot in slots {
-        match slot {
-            Some(r) => out.push(r?),
-            None => {} // not started because an earlier item failed; that error is returned below
-        }
-    }
-    if out.len() != items.len() {
-        return Err(Error::param("jobs", jobs, "a worker stopped before finishing its models"));
-    }
-    Ok(out)
 }
 
 /// Runs the whole reproduction and writes the run folder.
