@@ -185,7 +185,8 @@ impl LinePlot {
         }
         if !self.title.is_empty() {
             let tw = to_i64(Canvas::text_width(&self.title, TEXT_SCALE));
-            let tx = (mid_x - tw / 2).clamp(0, (to_i64(self.width) - tw).max(0));
+            let pad = to_i64(PAD);
+            let tx = (mid_x - tw / 2).clamp(pad, (to_i64(self.width) - tw - pad).max(pad));
             c.draw_text(tx, to_i64(PAD), &self.title, TEXT_SCALE, BLACK);
         }
         self.draw_legend(&mut c, &layout);
