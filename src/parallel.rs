@@ -41,11 +41,10 @@ pub fn parallel_map<T: Sync, R: Send>(
     });
     let slots = slots.into_inner().map_err(|_| Error::param("jobs", jobs, "a worker thread panicked"))?;
     let mut out = Vec::with_capacity(items.len());
-    for slot in slots {
-        match slot {
-            Some(r) => out.push(r?),
-            None => {} // not started because an earlier item failed; that error is returned below
-        }
+    // A slot left empty was never started because another item failed; that item's error
+    // is returned when the loop reaches it.
+    for r in slots.into_iter().flatten() {
+        out.push(r?);
     }
     if out.len() != items.len() {
         return Err(Error::param("jobs", jobs, "a worker stopped before finishing its models"));

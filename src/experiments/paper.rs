@@ -46,7 +46,10 @@ pub const TABLE2: [PaperRow; 8] = [
 /// The pair the paper chose: l1 = l2 = 1e-4.
 pub const CHOSEN: (f64, f64) = (1e-4, 1e-4);
 
+/// `(eps, with regularization (accuracy, confidence), without (accuracy, confidence))`.
+pub type Table3Row = (f64, (f64, f64), (f64, f64));
+
 /// Table 3: adversarial accuracy and confidence at eps 0.05 and 0.075,
 /// `(eps, with regularization (acc, conf), without regularization (acc, conf))`.
-pub const TABLE3: [(f64, (f64, f64), (f64, f64)); 2] =
+pub const TABLE3: [Table3Row; 2] =
     [(0.05, (0.8062, 0.8579), (0.785, 0.8842)), (0.075, (0.6711, 0.8052), (0.5723, 0.8054))];

@@ -153,8 +153,8 @@ fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1e-300)
 }
 
-/// Results of the non-adversarial models with penalties (l1, l2), one per seed.
-pub fn group<'a>(models: &'a [ModelResult], l1: f64, l2: f64, adv: Option<f64>) -> Vec<&'a ModelResult> {
+/// Results of the models with penalties (l1, l2) and adversarial training `adv`, one per seed.
+pub fn group(models: &[ModelResult], l1: f64, l2: f64, adv: Option<f64>) -> Vec<&ModelResult> {
     models
         .iter()
         .filter(|m| same(m.spec.l1, l1) && same(m.spec.l2, l2) && m.spec.adv_eps == adv)
