@@ -191,7 +191,7 @@ fn f(v: &Value, key: &str) -> f64 {
 }
 
 fn sha256_file(p: &Path) -> String {
-    redblue::model::file::sha256_hex(&std::fs::read(p).unwrap())
+    redblue::data::sha256_hex(&std::fs::read(p).unwrap())
 }
 
 /// Tensors and metadata of a safetensors file, owned.

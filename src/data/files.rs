@@ -1,7 +1,7 @@
 //! Local file helpers: reading a data file stored raw or as `.gz`, and atomic writes into the cache.
 
 use std::fs;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::error::DataError;
@@ -34,36 +34,19 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DataError> {
     }
 }
 
-/// Writes `bytes` to `<dir>/<name>` atomically: the data goes to `<name>.tmp-<pid>` in the
-/// same directory, is fsynced, then renamed over the target. On failure the temporary file is
-/// removed, so no partial file is ever left under either name. Creates `dir` if needed.
+/// Writes `bytes` to `<dir>/<name>` atomically with the crate's one mechanism
+/// ([`crate::fsutil::write_atomic_io`]): temp file, fsync, rename, no partial file under
+/// either name. Creates `dir` if needed.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DataError> {
-    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let target = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp-{}", std::process::id()));
-    let result = write_and_sync(&tmp, bytes)
-        .and_then(|()| fs::rename(&tmp, &target).map_err(|e| DataError::io(&target, e)));
-    if let Err(e) = result {
-        // Best effort: the temporary file may not exist if creating it failed.
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    // Make the rename durable where the platform allows opening a directory.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    crate::fsutil::write_atomic_io(&target, bytes).map_err(|(_, path, e)| DataError::io(path, e))?;
     Ok(target)
-}
-
-fn write_and_sync(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let mut f = fs::File::create(path).map_err(|e| DataError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| DataError::io(path, e))?;
-    f.sync_all().map_err(|e| DataError::io(path, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn atomic_write_leaves_only_target() {

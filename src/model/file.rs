@@ -11,7 +11,6 @@ use crate::error::{to_json, Error, Result};
 use crate::fsutil;
 use crate::tensorfile::{self, f32_bytes, f32_from_bytes, TensorBytes};
 use safetensors::{Dtype, SafeTensors};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -131,10 +130,5 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
             .map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
         None => serde_json::Value::Null,
     };
-    Ok((model, ModelMeta { train, sha256: sha256_hex(bytes) }))
-}
-
-/// Hex SHA-256 of some bytes (model files are identified by it in adversarial sets).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes) }))
 }

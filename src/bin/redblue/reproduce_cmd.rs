@@ -50,6 +50,9 @@ pub fn cmd_reproduce(a: ReproduceArgs) -> Result<()> {
     let cfg = config(&a);
     cfg.validate()?;
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(redblue::Error::param("jobs", 0, "must be at least 1").into()); // before loading data
+    }
     let (out_dir, resume) = match (&a.resume, &a.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),
