@@ -31,6 +31,7 @@ pub mod eval;
 pub mod figure;
 pub mod fsutil;
 pub mod model;
+pub mod native;
 pub mod parallel;
 pub mod tensorfile;
 pub mod train;

@@ -1,5 +1,9 @@
 //! The ONE input-gradient function. Attacks never call `backward` themselves.
 //!
+//! [`input_gradient`] asks the model ([`Classifier::input_gradient`]: the native kernels for
+//! the MLP); [`reference_input_gradient`] computes the same thing with burn's autodiff, the
+//! reference every engine is tested against.
+//!
 //! Eval mode (the [`Classifier`] has no dropout), sum-reduced cross-entropy (so each example's
 //! gradient is independent of the batch size), gradient with respect to the input only: the
 //! model's parameters are constants, so no weight gradient is computed.
@@ -15,6 +19,8 @@ pub struct InputGradient {
     pub grad: Vec<f32>,
     /// CE(f(x_i), y_i) for each example.
     pub loss: Vec<f32>,
+    /// Logits `[n, classes]` at the same point (bit-identical to [`logits_host`]).
+    pub logits: Vec<f32>,
 }
 
 /// One-hot float matrix `[n, classes]` for the given labels.
@@ -29,10 +35,17 @@ pub fn one_hot(labels: &[u8], classes: usize) -> Tensor<2> {
 /// Gradient of `sum_i CE(model(x_i), labels_i)` with respect to `x` (`[n, input_dim]`).
 pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> InputGradient {
     crate::backend::flush_denormals();
+    model.input_gradient(x, labels)
+}
+
+/// [`input_gradient`] computed by burn's autodiff through [`Classifier::logits`].
+pub fn reference_input_gradient<C: Classifier + ?Sized>(model: &C, x: &[f32], labels: &[u8]) -> InputGradient {
+    crate::backend::flush_denormals();
     let n = labels.len();
     let d = model.input_dim();
     let xt = tensor2(x.to_vec(), n, d).autodiff().require_grad();
     let logits = model.logits(xt.clone());
+    let logits_value = to_host(logits.clone().without_autodiff());
     let per_example = (log_softmax(logits, 1) * one_hot(labels, model.num_classes()))
         .sum_dim(1)
         .neg();
@@ -43,11 +56,17 @@ pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> Input
         // model that ignores its input; report it as all-zero rather than panic.
         None => vec![0.0; n * d],
     };
-    InputGradient { grad, loss: to_host(per_example.without_autodiff()) }
+    InputGradient { grad, loss: to_host(per_example.without_autodiff()), logits: logits_value }
 }
 
-/// Logits for a batch without any autodiff, copied to the host (`[n, classes]`).
+/// Logits for a batch copied to the host (`[n, classes]`), computed by the model's engine.
 pub fn logits_host(model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
+    crate::backend::flush_denormals();
+    model.logits_host(x, n)
+}
+
+/// [`logits_host`] computed by burn through [`Classifier::logits`], without autodiff.
+pub fn reference_logits<C: Classifier + ?Sized>(model: &C, x: &[f32], n: usize) -> Vec<f32> {
     crate::backend::flush_denormals();
     to_host(model.logits(tensor2(x.to_vec(), n, model.input_dim())))
 }

@@ -1,15 +1,18 @@
 //! The paper's blue-team model: 784 -> hidden ReLU -> 10 logits, dropout on input and hidden.
 //!
-//! Parameters are plain (non-autodiff) tensors in burn's layout (`[in, out]` weights, `[1, out]`
-//! biases). Training wraps them in autodiff per step (see `train`); inference and attacks use
-//! them as constants. Dropout masks are supplied by the caller from its seeded RNG, so every run
-//! is reproducible independently of the backend's random generator.
+//! Parameters live on the host in burn's layout (`[in, out]` weights, `[1, out]` biases). The
+//! [`Engine`] says who computes with them: the native kernels ([`crate::native`], default) or
+//! burn's Flex backend (the reference; [`Mlp::tensors`] builds burn tensors on demand).
+//! Dropout masks come from the caller's seeded RNG ([`Dropout`]), drawn in the same order by
+//! both engines, so every run is reproducible independently of the backend's generator.
 
-use super::Classifier;
+use super::{Classifier, Engine};
+use crate::attack::gradient::InputGradient;
 use crate::backend::tensor2;
 use crate::error::{Error, Result};
+use crate::native::mlp::Weights;
 use burn::tensor::{activation::relu, Tensor};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
@@ -73,8 +76,48 @@ impl MlpConfig {
 pub struct Mlp {
     /// Architecture.
     pub config: MlpConfig,
-    /// `[w1 [in, hidden], b1 [1, hidden], w2 [hidden, classes], b2 [1, classes]]`.
-    pub params: Vec<Tensor<2>>,
+    /// Which engine computes logits and gradients.
+    pub engine: Engine,
+    /// `[w1 [in, hidden], b1 [1, hidden], w2 [hidden, classes], b2 [1, classes]]`, row-major.
+    params: [Vec<f32>; 4],
+}
+
+/// Inverted dropout with drop probability `p`: one 32-bit draw per element, kept with
+/// probability `1 - p` and then scaled by `1 / (1 - p)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    threshold: u64,
+    scale: f32,
+}
+
+impl Dropout {
+    /// `None` when `p <= 0` (no dropout, no draws).
+    pub fn new(p: f64) -> Option<Dropout> {
+        if p <= 0.0 {
+            return None;
+        }
+        let keep = 1.0 - p;
+        Some(Dropout { threshold: (keep * 4_294_967_296.0).round() as u64, scale: (1.0 / keep) as f32 })
+    }
+
+    /// The scale applied to kept values.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// Fills `bits` with the next `n` 32-bit draws of `rng` (the same values, in the same
+    /// order, as `n` calls of `next_u32`), one per element.
+    pub fn draw(&self, rng: &mut dyn RngCore, n: usize, bits: &mut Vec<u32>) {
+        bits.clear();
+        bits.resize(n, 0);
+        rng.fill(&mut bits[..]);
+    }
+
+    /// Whether an element with draw `bits` is kept.
+    #[inline]
+    pub fn keeps(&self, bits: u32) -> bool {
+        u64::from(bits) < self.threshold
+    }
 }
 
 /// Indices into [`Mlp::params`] of the weight matrices (the only tensors L1/L2 penalise).
@@ -89,21 +132,14 @@ impl Mlp {
         let (i, h, c) = (config.input, config.hidden, config.classes);
         let w1: Vec<f32> = (0..i * h).map(|_| normal.sample(rng)).collect();
         let w2: Vec<f32> = (0..h * c).map(|_| normal.sample(rng)).collect();
-        let params = vec![
-            tensor2(w1, i, h),
-            tensor2(vec![0.0; h], 1, h),
-            tensor2(w2, h, c),
-            tensor2(vec![0.0; c], 1, c),
-        ];
-        Ok(Mlp { config, params })
+        Ok(Mlp { config, engine: Engine::default(), params: [w1, vec![0.0; h], w2, vec![0.0; c]] })
     }
 
     /// Builds a model from host parameters in burn layout, checking every shape.
     pub fn from_host(config: MlpConfig, host: [Vec<f32>; 4]) -> Result<Self> {
         config.validate()?;
         let shapes = Self::shapes(&config);
-        let mut params = Vec::with_capacity(4);
-        for (k, (data, (r, c))) in host.into_iter().zip(shapes).enumerate() {
+        for (k, (data, (r, c))) in host.iter().zip(shapes).enumerate() {
             if data.len() != r * c {
                 return Err(Error::Shape {
                     what: format!("MLP parameter {k}"),
@@ -111,9 +147,47 @@ impl Mlp {
                     found: format!("{} values", data.len()),
                 });
             }
-            params.push(tensor2(data, r, c));
         }
-        Ok(Mlp { config, params })
+        Ok(Mlp { config, engine: Engine::default(), params: host })
+    }
+
+    /// The same model computed by `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// The parameters on the host, in burn layout.
+    pub fn params(&self) -> &[Vec<f32>; 4] {
+        &self.params
+    }
+
+    /// Mutable parameters for the optimiser (shapes must be kept).
+    pub(crate) fn params_mut(&mut self) -> &mut [Vec<f32>; 4] {
+        &mut self.params
+    }
+
+    /// The parameters as burn tensors (`[in, h]`, `[1, h]`, `[h, c]`, `[1, c]`).
+    pub fn tensors(&self) -> Vec<Tensor<2>> {
+        self.params
+            .iter()
+            .zip(Self::shapes(&self.config))
+            .map(|(p, (r, c))| tensor2(p.clone(), r, c))
+            .collect()
+    }
+
+    /// A borrowed view for the native kernels.
+    pub fn weights(&self) -> Weights<'_> {
+        let [w1, b1, w2, b2] = &self.params;
+        Weights {
+            w1,
+            b1,
+            w2,
+            b2,
+            input: self.config.input,
+            hidden: self.config.hidden,
+            classes: self.config.classes,
+        }
     }
 
     /// Shapes of the four parameters in burn layout.
@@ -142,22 +216,18 @@ impl Mlp {
         h.matmul(params[2].clone()) + params[3].clone()
     }
 
-    /// Draws an inverted-dropout mask `[rows, cols]` with drop probability `p`.
-    pub fn dropout_mask(rows: usize, cols: usize, p: f64, rng: &mut impl Rng) -> Option<Tensor<2>> {
-        if p <= 0.0 {
-            return None;
-        }
-        let keep = 1.0 - p;
-        let scale = (1.0 / keep) as f32;
-        let data: Vec<f32> =
-            (0..rows * cols).map(|_| if rng.gen::<f64>() < keep { scale } else { 0.0 }).collect();
+    /// Draws an inverted-dropout mask `[rows, cols]` with drop probability `p` (see [`Dropout`]).
+    pub fn dropout_mask(rows: usize, cols: usize, p: f64, rng: &mut dyn RngCore) -> Option<Tensor<2>> {
+        let drop = Dropout::new(p)?;
+        let mut bits = Vec::new();
+        drop.draw(rng, rows * cols, &mut bits);
+        let data: Vec<f32> = bits.iter().map(|&b| if drop.keeps(b) { drop.scale() } else { 0.0 }).collect();
         Some(tensor2(data, rows, cols))
     }
 
-    /// The parameters copied to the host, in burn layout.
+    /// The parameters copied, in burn layout.
     pub fn to_host(&self) -> [Vec<f32>; 4] {
-        let mut it = self.params.iter().map(|p| crate::backend::to_host(p.clone()));
-        std::array::from_fn(|_| it.next().unwrap_or_default())
+        self.params.clone()
     }
 
     /// Number of trainable scalars.
@@ -168,7 +238,23 @@ impl Mlp {
 
 impl Classifier for Mlp {
     fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        Self::forward_with(&self.params, x, None, None)
+        Self::forward_with(&self.tensors(), x, None, None)
+    }
+    fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
+        match self.engine {
+            Engine::Native => crate::native::mlp::forward(&self.weights(), x, n).logits,
+            Engine::Burn => crate::attack::gradient::reference_logits(self, x, n),
+        }
+    }
+    fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
+        match self.engine {
+            Engine::Native => {
+                let (grad, loss, logits) =
+                    crate::native::mlp::input_gradient(&self.weights(), x, labels);
+                InputGradient { grad, loss, logits }
+            }
+            Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),
+        }
     }
     fn input_dim(&self) -> usize {
         self.config.input

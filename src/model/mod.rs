@@ -9,7 +9,30 @@ pub mod mlp;
 
 pub use mlp::{Mlp, MlpConfig};
 
+use crate::attack::gradient::{self, InputGradient};
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Who computes a model's logits and gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// redblue's native CPU kernels (sparse first layer, fused loops); the default.
+    #[default]
+    Native,
+    /// burn's Flex backend with autodiff: the reference the native kernels are tested against.
+    Burn,
+}
+
+impl Engine {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Native => "native",
+            Engine::Burn => "burn",
+        }
+    }
+}
 
 /// A differentiable image classifier in eval mode (no dropout).
 pub trait Classifier: Sync {
@@ -22,6 +45,15 @@ pub trait Classifier: Sync {
     fn input_dim(&self) -> usize;
     /// Number of classes (10 for MNIST).
     fn num_classes(&self) -> usize;
+    /// Logits of `n` flattened images on the host (`[n, classes]`); by default through
+    /// [`Classifier::logits`] on burn.
+    fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
+        gradient::reference_logits(self, x, n)
+    }
+    /// Input gradient of the summed cross-entropy; by default through burn's autodiff.
+    fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
+        gradient::reference_input_gradient(self, x, labels)
+    }
     /// Valid input range in pixel units; MNIST is `[0, 1]`.
     fn bounds(&self) -> (f32, f32) {
         (0.0, 1.0)

@@ -2,7 +2,7 @@
 
 use crate::attack::ClipMode;
 use crate::error::{check_eps, Error, Result};
-use crate::model::MlpConfig;
+use crate::model::{Engine, MlpConfig};
 use serde::{Deserialize, Serialize};
 
 /// FGSM adversarial training (Goodfellow et al., arXiv:1412.6572, section 6).
@@ -41,6 +41,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Train on the first N training images only (None = all).
     pub train_subset: Option<usize>,
+    /// Compute engine (native kernels by default; burn is the reference).
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 impl Default for TrainConfig {
@@ -57,6 +60,7 @@ impl Default for TrainConfig {
             adv: None,
             seed: 0,
             train_subset: None,
+            engine: Engine::default(),
         }
     }
 }

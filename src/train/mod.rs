@@ -7,6 +7,7 @@
 pub mod config;
 pub mod penalty;
 pub mod rmsprop;
+pub mod step;
 pub mod trainer;
 
 pub use config::{AdvTraining, TrainConfig};

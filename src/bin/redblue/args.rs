@@ -40,6 +40,21 @@ pub enum DataAction {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineArg {
+    Native,
+    Burn,
+}
+
+impl From<EngineArg> for redblue::model::Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Native => Self::Native,
+            EngineArg::Burn => Self::Burn,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatasetArg {
     Mnist,
     FashionMnist,
@@ -135,6 +150,9 @@ pub struct TrainArgs {
     /// Train on the first N training images only.
     #[arg(long)]
     pub train_subset: Option<usize>,
+    /// Compute engine: native kernels (fast, default) or burn autodiff (the reference).
+    #[arg(long, value_enum, default_value = "native")]
+    pub engine: EngineArg,
     /// Output model file (safetensors, PyTorch layout).
     #[arg(long)]
     pub out: PathBuf,

@@ -157,6 +157,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         adv: a.adv_eps.map(|eps| AdvTraining { eps, weight: a.adv_weight, clip: ClipMode::Clipped }),
         seed: a.seed,
         train_subset: a.train_subset,
+        engine: a.engine.into(),
     };
     cfg.validate()?; // fail before loading data
     let d = load_data(&a.data)?;

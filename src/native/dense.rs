@@ -1,0 +1,113 @@
+//! Dense products through the `gemm` crate (the kernels burn's Flex backend uses), with
+//! bounds checked before the unsafe call.
+
+/// A read-only row-major matrix, possibly viewed transposed.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// `data` as a row-major `[rows, cols]` matrix.
+    ///
+    /// # Panics
+    /// If `data` is shorter than `rows * cols` (a programming error inside redblue).
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "internal error: matrix {rows}x{cols} over {} values", data.len());
+        Mat { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose, without copying.
+    pub fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+}
+
+/// `out = a · b` (or `out += a · b` when `accumulate`), `out` row-major `[a.rows, b.cols]`,
+/// on the calling thread.
+///
+/// # Panics
+/// If the shapes do not match (a programming error inside redblue).
+pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && out.len() == m * n, "internal error: matmul {m}x{k} · {}x{n} into {}", b.rows, out.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return;
+    }
+    crate::backend::flush_denormals();
+    let s = |v: usize| v as isize;
+    // SAFETY: `Mat::new` checked that every index (rows-1)*row_stride + (cols-1)*col_stride of
+    // a and b is inside their slices (a transpose only swaps the strides); `out` holds exactly
+    // m*n values with row stride n and column stride 1 and is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            s(n),
+            accumulate,
+            a.data.as_ptr(),
+            s(a.col_stride),
+            s(a.row_stride),
+            b.data.as_ptr(),
+            s(b.col_stride),
+            s(b.row_stride),
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_handles_transposed_views_and_accumulation() {
+        let a: Vec<f32> = (0..6).map(|v| v as f32).collect(); // 2x3
+        let b: Vec<f32> = (0..12).map(|v| v as f32 - 5.0).collect(); // 3x4
+        let mut out = vec![0.0; 8];
+        matmul(Mat::new(&a, 2, 3), Mat::new(&b, 3, 4), &mut out, false);
+        let want = |i: usize, j: usize| (0..3).map(|k| a[i * 3 + k] * b[k * 4 + j]).sum::<f32>();
+        for i in 0..2 {
+            for j in 0..4 {
+                assert_eq!(out[i * 4 + j], want(i, j));
+            }
+        }
+        // (bᵀ)ᵀ = b and accumulation adds.
+        let mut bt = vec![0.0; 12];
+        for k in 0..3 {
+            for j in 0..4 {
+                bt[j * 3 + k] = b[k * 4 + j];
+            }
+        }
+        matmul(Mat::new(&a, 2, 3), Mat::new(&bt, 4, 3).t(), &mut out, true);
+        for i in 0..2 {
+            for j in 0..4 {
+                assert_eq!(out[i * 4 + j], 2.0 * want(i, j));
+            }
+        }
+    }
+}

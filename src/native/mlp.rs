@@ -1,0 +1,162 @@
+//! Eval-mode forward pass and input gradient of the MLP on the host.
+
+use super::dense::{matmul, Mat};
+use super::sparse::{scatter_times, SparseRows};
+
+/// A borrowed view of the MLP's parameters in burn layout (`w1 [input, hidden]`,
+/// `b1 [hidden]`, `w2 [hidden, classes]`, `b2 [classes]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a> {
+    /// First-layer weights.
+    pub w1: &'a [f32],
+    /// First-layer bias.
+    pub b1: &'a [f32],
+    /// Second-layer weights.
+    pub w2: &'a [f32],
+    /// Second-layer bias.
+    pub b2: &'a [f32],
+    /// Pixels per image.
+    pub input: usize,
+    /// Hidden units.
+    pub hidden: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+/// Rows with at most this share of non-zero values go through the sparse first-layer kernel;
+/// denser rows (e.g. PGD iterates after a random start) go through dense GEMM.
+pub const SPARSE_MAX_DENSITY: f64 = 0.35;
+
+/// Whether a row (or batch) with `nnz` of `len` values non-zero should use the sparse kernel.
+pub fn use_sparse(nnz: usize, len: usize) -> bool {
+    (nnz as f64) <= SPARSE_MAX_DENSITY * len as f64
+}
+
+/// Copies `bias` into every row of `out` (`[rows, bias.len()]`).
+pub fn fill_rows(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len().max(1)) {
+        row.copy_from_slice(bias);
+    }
+}
+
+/// Adds `bias` to every row of `out`.
+pub fn add_rows(out: &mut [f32], bias: &[f32]) {
+    for row in out.chunks_exact_mut(bias.len().max(1)) {
+        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+    }
+}
+
+/// Rows per call of the sparse kernel: the group's block of outputs (128 rows x 64 columns)
+/// stays in the L1 cache.
+const GROUP: usize = 128;
+
+/// First-layer pre-activations `z1 = x·W1 + b1` for `n` images. Each row independently uses
+/// the sparse or the dense kernel (a function of that row alone), so an image's result does
+/// not depend on the rest of its batch.
+pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut Vec<f32>) {
+    let (d, h) = (w.input, w.hidden);
+    z1.clear();
+    z1.resize(n * h, 0.0);
+    let mut dense_rows = Vec::new();
+    let (mut rows, mut cols) = (SparseRows::default(), SparseRows::default());
+    for g0 in (0..n).step_by(GROUP) {
+        let g1 = (g0 + GROUP).min(n);
+        rows.reset(d);
+        for r in g0..g1 {
+            let row = &x[r * d..(r + 1) * d];
+            if use_sparse(row.iter().filter(|v| **v != 0.0).count(), d) {
+                rows.push_dense_row(row);
+                z1[r * h..(r + 1) * h].copy_from_slice(w.b1);
+            } else {
+                rows.end_row();
+                dense_rows.push(r);
+            }
+        }
+        if rows.nnz() > 0 {
+            rows.transpose_into(&mut cols);
+            scatter_times(&cols, w.w1, h, &mut z1[g0 * h..g1 * h]);
+        }
+    }
+    if dense_rows.is_empty() {
+        return;
+    }
+    let mut gathered = Vec::with_capacity(dense_rows.len() * d);
+    for &r in &dense_rows {
+        gathered.extend_from_slice(&x[r * d..(r + 1) * d]);
+    }
+    let mut prod = vec![0.0f32; dense_rows.len() * h];
+    matmul(Mat::new(&gathered, dense_rows.len(), d), Mat::new(w.w1, d, h), &mut prod, false);
+    for (&r, p) in dense_rows.iter().zip(prod.chunks_exact(h)) {
+        let row = &mut z1[r * h..(r + 1) * h];
+        row.iter_mut().zip(p).zip(w.b1).for_each(|((o, p), b)| *o = p + b);
+    }
+}
+
+/// Logits `h·W2 + b2` from hidden activations `[n, hidden]`.
+pub fn layer2(w: &Weights<'_>, hidden: &[f32], n: usize) -> Vec<f32> {
+    let mut logits = vec![0.0f32; n * w.classes];
+    matmul(Mat::new(hidden, n, w.hidden), Mat::new(w.w2, w.hidden, w.classes), &mut logits, false);
+    add_rows(&mut logits, w.b2);
+    logits
+}
+
+/// Eval-mode activations of a batch.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// Post-ReLU hidden activations `[n, hidden]`.
+    pub hidden: Vec<f32>,
+    /// Logits `[n, classes]`.
+    pub logits: Vec<f32>,
+}
+
+/// Eval-mode forward pass (no dropout) of `n` images.
+pub fn forward(w: &Weights<'_>, x: &[f32], n: usize) -> Forward {
+    let mut hidden = Vec::new();
+    layer1(w, x, n, &mut hidden);
+    hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+    let logits = layer2(w, &hidden, n);
+    Forward { hidden, logits }
+}
+
+/// Log-sum-exp of a logits row, computed stably.
+pub fn log_sum_exp(row: &[f32]) -> f32 {
+    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    if !m.is_finite() {
+        return m;
+    }
+    m + row.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// Writes `scale * (softmax(row) - onehot(label))` into `out` and returns `CE(row, label)`.
+pub fn ce_grad_row(row: &[f32], label: usize, scale: f32, out: &mut [f32]) -> f32 {
+    let lse = log_sum_exp(row);
+    for (j, (o, &z)) in out.iter_mut().zip(row).enumerate() {
+        let p = (z - lse).exp();
+        *o = scale * (p - if j == label { 1.0 } else { 0.0 });
+    }
+    lse - row[label]
+}
+
+/// Input gradient of the summed cross-entropy, the per-example losses and the logits.
+pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, c, h) = (labels.len(), w.classes, w.hidden);
+    let fwd = forward(w, x, n);
+    let mut dz2 = vec![0.0f32; n * c];
+    let loss: Vec<f32> = fwd
+        .logits
+        .chunks_exact(c)
+        .zip(dz2.chunks_exact_mut(c))
+        .zip(labels)
+        .map(|((row, out), &y)| ce_grad_row(row, y as usize, 1.0, out))
+        .collect();
+    let mut dz1 = vec![0.0f32; n * h];
+    matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
+    dz1.iter_mut().zip(&fwd.hidden).for_each(|(g, &a)| {
+        if a <= 0.0 {
+            *g = 0.0;
+        }
+    });
+    let mut grad = vec![0.0f32; n * w.input];
+    matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
+    (grad, loss, fwd.logits)
+}

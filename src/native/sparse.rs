@@ -1,0 +1,269 @@
+//! Products of a sparse batch of images with dense weight matrices.
+//!
+//! MNIST digits are mostly background: about 80% of the pixels are exactly 0, and input
+//! dropout zeroes more. The first layer's forward product `X·W1` and its weight gradient
+//! `Xᵀ·dZ` only need the non-zero pixels. Both kernels work on the column-grouped batch
+//! (one list of `(image, value)` per pixel) in blocks of 64 output columns, so the block of a
+//! weight row (forward) or of a gradient row (weight gradient) stays in registers while the
+//! kernel streams over the images that have that pixel.
+
+use super::simd::madd;
+
+/// A batch of rows in compressed sparse row form: the non-zero values and their columns.
+#[derive(Clone, Debug, Default)]
+pub struct SparseRows {
+    /// Number of columns (pixels per image).
+    pub cols: usize,
+    /// `ptr[r]..ptr[r + 1]` indexes row `r`'s entries.
+    pub ptr: Vec<usize>,
+    /// Column of each entry, increasing within a row.
+    pub idx: Vec<u32>,
+    /// Value of each entry.
+    pub val: Vec<f32>,
+}
+
+impl SparseRows {
+    /// Empties the batch, keeping its allocations, for rows of `cols` values.
+    pub fn reset(&mut self, cols: usize) {
+        self.cols = cols;
+        self.ptr.clear();
+        self.ptr.push(0);
+        self.idx.clear();
+        self.val.clear();
+    }
+
+    /// Appends one row given its non-zero entries in column order.
+    pub fn push(&mut self, col: u32, val: f32) {
+        self.idx.push(col);
+        self.val.push(val);
+    }
+
+    /// Closes the row being appended.
+    pub fn end_row(&mut self) {
+        self.ptr.push(self.idx.len());
+    }
+
+    /// Appends the non-zero values of a dense row.
+    pub fn push_dense_row(&mut self, row: &[f32]) {
+        for (j, &v) in row.iter().enumerate() {
+            if v != 0.0 {
+                self.push(j as u32, v);
+            }
+        }
+        self.end_row();
+    }
+
+    /// Builds the sparse form of `n` dense rows.
+    pub fn from_dense(x: &[f32], cols: usize) -> Self {
+        let mut s = SparseRows::default();
+        s.reset(cols);
+        for row in x.chunks_exact(cols.max(1)) {
+            s.push_dense_row(row);
+        }
+        s
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.ptr.len().saturating_sub(1)
+    }
+
+    /// Number of stored (non-zero) values.
+    pub fn nnz(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Row `r`'s columns and values.
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.ptr[r], self.ptr[r + 1]);
+        (&self.idx[a..b], &self.val[a..b])
+    }
+
+    /// The same entries grouped by column (rows increasing within a column), written into
+    /// `out` to reuse its allocations.
+    pub fn transpose_into(&self, out: &mut SparseRows) {
+        let (rows, cols) = (self.rows(), self.cols);
+        out.cols = rows;
+        out.ptr.clear();
+        out.ptr.resize(cols + 1, 0);
+        for &c in &self.idx {
+            out.ptr[c as usize + 1] += 1;
+        }
+        for c in 0..cols {
+            out.ptr[c + 1] += out.ptr[c];
+        }
+        out.idx.clear();
+        out.idx.resize(self.nnz(), 0);
+        out.val.clear();
+        out.val.resize(self.nnz(), 0.0);
+        let mut next: Vec<usize> = out.ptr[..cols].to_vec();
+        for r in 0..rows {
+            let (idx, val) = self.row(r);
+            for (&c, &v) in idx.iter().zip(val) {
+                let slot = &mut next[c as usize];
+                out.idx[*slot] = r as u32;
+                out.val[*slot] = v;
+                *slot += 1;
+            }
+        }
+    }
+}
+
+/// Widest column block: 64 floats are four AVX-512 registers, so a block of a weight row (or
+/// of an output row) stays in registers while the kernel streams over the batch.
+const BLOCK: usize = 64;
+
+/// Consecutive column blocks `(start, width)` covering `0..h`: widths 64, then 16, then 1.
+fn blocks(h: usize) -> impl Iterator<Item = (usize, usize)> {
+    let wide = h / BLOCK * BLOCK;
+    let mid = wide + (h - wide) / 16 * 16;
+    (0..wide)
+        .step_by(BLOCK)
+        .map(|j| (j, BLOCK))
+        .chain((wide..mid).step_by(16).map(|j| (j, 16)))
+        .chain((mid..h).map(|j| (j, 1)))
+}
+
+/// Columns `j0..j0 + B` of `out += X · w` from the column-grouped `xt`.
+#[inline(always)]
+fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+    for p in 0..xt.rows() {
+        let (idx, val) = xt.row(p);
+        if idx.is_empty() {
+            continue;
+        }
+        let src = &w[p * h + j0..][..B];
+        let wr: [f32; B] = std::array::from_fn(|j| src[j]);
+        for (&r, &v) in idx.iter().zip(val) {
+            let o = &mut out[r as usize * h + j0..][..B];
+            for j in 0..B {
+                o[j] = madd::<F>(v, wr[j], o[j]);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn scatter_times_imp<const F: bool>(xt: &SparseRows, w: &[f32], h: usize, out: &mut [f32]) {
+    for (j0, width) in blocks(h) {
+        match width {
+            BLOCK => scatter_block::<F, BLOCK>(xt, w, h, j0, out),
+            16 => scatter_block::<F, 16>(xt, w, h, j0, out),
+            _ => scatter_block::<F, 1>(xt, w, h, j0, out),
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Forward product `out += X · w` from the column-grouped batch `xt`
+    /// ([`SparseRows::transpose_into`]): `w` is `[xt.rows(), h]` (one weight row per input
+    /// column) and `out` is `[xt.cols, h]`. Each output element adds its row's terms in
+    /// increasing column order, so a row's result does not depend on the other rows.
+    pub fn scatter_times(xt: &SparseRows, w: &[f32], h: usize, out: &mut [f32]) => scatter_times_imp
+}
+
+/// Columns `j0..j0 + B` of `out += Xᵀ · g` from the column-grouped `xt`.
+#[inline(always)]
+fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+    for p in 0..xt.rows() {
+        let (idx, val) = xt.row(p);
+        if idx.is_empty() {
+            continue;
+        }
+        let o = &mut out[p * h + j0..][..B];
+        let mut acc: [f32; B] = std::array::from_fn(|j| o[j]);
+        for (&r, &v) in idx.iter().zip(val) {
+            let gr = &g[r as usize * h + j0..][..B];
+            for j in 0..B {
+                acc[j] = madd::<F>(v, gr[j], acc[j]);
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+}
+
+#[inline(always)]
+fn transposed_times_imp<const F: bool>(xt: &SparseRows, g: &[f32], h: usize, out: &mut [f32]) {
+    for (j0, width) in blocks(h) {
+        match width {
+            BLOCK => gather_block::<F, BLOCK>(xt, g, h, j0, out),
+            16 => gather_block::<F, 16>(xt, g, h, j0, out),
+            _ => gather_block::<F, 1>(xt, g, h, j0, out),
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Weight gradient `out += Xᵀ · g`: `xt` is the column-grouped batch
+    /// ([`SparseRows::transpose_into`]), `g` is `[batch, h]` and `out` is `[cols, h]`.
+    /// Each output element sums over the batch in row order.
+    pub fn transposed_times(xt: &SparseRows, g: &[f32], h: usize, out: &mut [f32])
+        => transposed_times_imp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense_mm(x: &[f32], n: usize, d: usize, w: &[f32], h: usize) -> Vec<f64> {
+        let mut out = vec![0.0f64; n * h];
+        for r in 0..n {
+            for p in 0..d {
+                for j in 0..h {
+                    out[r * h + j] += x[r * d + p] as f64 * w[p * h + j] as f64;
+                }
+            }
+        }
+        out
+    }
+
+    fn sample(n: usize, d: usize) -> Vec<f32> {
+        (0..n * d).map(|i| if i % 3 == 0 || i % 7 == 0 { (i % 11) as f32 * 0.1 - 0.3 } else { 0.0 }).collect()
+    }
+
+    #[test]
+    fn scatter_times_matches_dense_product() {
+        let (n, d, h) = (5, 23, 64 + 16 + 5);
+        let x = sample(n, d);
+        let w: Vec<f32> = (0..d * h).map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.5).collect();
+        let s = SparseRows::from_dense(&x, d);
+        assert!(s.nnz() < n * d && s.nnz() > 0);
+        let mut t = SparseRows::default();
+        s.transpose_into(&mut t);
+        let mut out = vec![0.5f32; n * h];
+        scatter_times(&t, &w, h, &mut out);
+        for (a, b) in out.iter().zip(dense_mm(&x, n, d, &w, h)) {
+            assert!((*a as f64 - 0.5 - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        // A row's result does not depend on the other rows of the batch.
+        let one = SparseRows::from_dense(&x[2 * d..3 * d], d);
+        one.transpose_into(&mut t);
+        let mut row = vec![0.5f32; h];
+        scatter_times(&t, &w, h, &mut row);
+        assert_eq!(row[..], out[2 * h..3 * h]);
+    }
+
+    #[test]
+    fn transposed_times_matches_dense_product() {
+        let (n, d, h) = (6, 19, 2 * 64 + 3);
+        let x = sample(n, d);
+        let g: Vec<f32> = (0..n * h).map(|i| ((i * 31) % 17) as f32 * 0.1 - 0.8).collect();
+        let s = SparseRows::from_dense(&x, d);
+        let mut t = SparseRows::default();
+        s.transpose_into(&mut t);
+        assert_eq!(t.rows(), d);
+        assert_eq!(t.nnz(), s.nnz());
+        let mut out = vec![1.0f32; d * h];
+        transposed_times(&t, &g, h, &mut out);
+        // Xᵀ g as a dense product of the transposed matrix.
+        let mut xt = vec![0.0f32; d * n];
+        for r in 0..n {
+            for p in 0..d {
+                xt[p * n + r] = x[r * d + p];
+            }
+        }
+        for (a, b) in out.iter().zip(dense_mm(&xt, d, n, &g, h)) {
+            assert!((*a as f64 - 1.0 - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+}
