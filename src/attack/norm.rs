@@ -36,10 +36,17 @@ impl Norm {
         }
     }
 
+    /// One steepest-ascent step in place: `x += alpha · normalize_grad(grad)`.
+    pub fn ascend(self, x: &mut [f32], grad: &[f32], alpha: f32) {
+        match self {
+            Norm::Linf => ascend_sign(x, grad, alpha),
+        }
+    }
+
     /// Projects `x` onto the eps-ball around `x0`, in place.
     pub fn project(self, x: &mut [f32], x0: &[f32], eps: f32) {
         match self {
-            Norm::Linf => x.iter_mut().zip(x0).for_each(|(v, c)| *v = v.clamp(c - eps, c + eps)),
+            Norm::Linf => project_linf(x, x0, eps),
         }
     }
 
@@ -62,7 +69,38 @@ pub fn sign(x: f32) -> f32 {
     }
 }
 
+// The element-wise loops below run on every attack step; `multiversion!` compiles them for
+// AVX-512/AVX2 as well. They use max/min rather than `clamp` (no per-element bounds assertion,
+// so they vectorise); a NaN pixel comes out as a bound instead of NaN.
+
+#[inline(always)]
+fn ascend_sign_imp<const F: bool>(x: &mut [f32], grad: &[f32], alpha: f32) {
+    x.iter_mut().zip(grad).for_each(|(v, g)| *v += alpha * sign(*g));
+}
+
+crate::multiversion! {
+    fn ascend_sign(x: &mut [f32], grad: &[f32], alpha: f32) => ascend_sign_imp
+}
+
+#[inline(always)]
+fn project_linf_imp<const F: bool>(x: &mut [f32], x0: &[f32], eps: f32) {
+    x.iter_mut().zip(x0).for_each(|(v, c)| *v = v.max(c - eps).min(c + eps));
+}
+
+crate::multiversion! {
+    fn project_linf(x: &mut [f32], x0: &[f32], eps: f32) => project_linf_imp
+}
+
+#[inline(always)]
+fn clamp_imp<const F: bool>(x: &mut [f32], lo: f32, hi: f32) {
+    x.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
+}
+
+crate::multiversion! {
+    fn clamp_all(x: &mut [f32], lo: f32, hi: f32) => clamp_imp
+}
+
 /// Clamps every value into `[lo, hi]` in place.
 pub fn clamp(x: &mut [f32], (lo, hi): (f32, f32)) {
-    x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
+    clamp_all(x, lo, hi);
 }

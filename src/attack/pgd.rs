@@ -77,9 +77,8 @@ impl Pgd {
         enforce_budget(norm, &mut x, x0, eps, clip, bounds);
         let alpha = self.rel_step * eps * goal.step_sign();
         for _ in 0..self.steps {
-            let mut g = gradient::input_gradient(model, &x, goal.labels()).grad;
-            norm.normalize_grad(&mut g);
-            x.iter_mut().zip(&g).for_each(|(v, d)| *v += alpha * d);
+            let g = gradient::input_gradient(model, &x, goal.labels()).grad;
+            norm.ascend(&mut x, &g, alpha);
             enforce_budget(norm, &mut x, x0, eps, clip, bounds);
         }
         x
@@ -169,13 +168,13 @@ impl Attack for Pgd {
     ) -> Vec<Vec<f32>> {
         if self.is_fgsm() {
             // The sign of the gradient does not depend on eps: one gradient serves every eps.
-            let mut dir = gradient::input_gradient(model, x, goal.labels()).grad;
-            Norm::Linf.normalize_grad(&mut dir);
+            let grad = gradient::input_gradient(model, x, goal.labels()).grad;
             let s = goal.step_sign() * self.rel_step;
             return eps
                 .iter()
                 .map(|&e| {
-                    let mut adv: Vec<f32> = x.iter().zip(&dir).map(|(v, d)| v + s * e * d).collect();
+                    let mut adv = x.to_vec();
+                    Norm::Linf.ascend(&mut adv, &grad, s * e);
                     enforce_budget(Norm::Linf, &mut adv, x, e, clip, model.bounds());
                     adv
                 })

@@ -113,6 +113,11 @@ impl Dropout {
         rng.fill(&mut bits[..]);
     }
 
+    /// The probability of keeping an element.
+    pub fn keep_fraction(&self) -> f64 {
+        self.threshold as f64 / 4_294_967_296.0
+    }
+
     /// Whether an element with draw `bits` is kept.
     #[inline]
     pub fn keeps(&self, bits: u32) -> bool {

@@ -1,6 +1,7 @@
 //! Eval-mode forward pass and input gradient of the MLP on the host.
 
 use super::dense::{matmul, Mat};
+use super::elementwise::{add_rows, count_nonzero, relu, relu_backward};
 use super::sparse::{scatter_times, SparseRows};
 
 /// A borrowed view of the MLP's parameters in burn layout (`w1 [input, hidden]`,
@@ -39,13 +40,6 @@ pub fn fill_rows(out: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Adds `bias` to every row of `out`.
-pub fn add_rows(out: &mut [f32], bias: &[f32]) {
-    for row in out.chunks_exact_mut(bias.len().max(1)) {
-        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
-    }
-}
-
 /// Rows per call of the sparse kernel: the group's block of outputs (128 rows x 64 columns)
 /// stays in the L1 cache.
 const GROUP: usize = 128;
@@ -64,7 +58,7 @@ pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut Vec<f32>) {
         rows.reset(d);
         for r in g0..g1 {
             let row = &x[r * d..(r + 1) * d];
-            if use_sparse(row.iter().filter(|v| **v != 0.0).count(), d) {
+            if use_sparse(count_nonzero(row), d) {
                 rows.push_dense_row(row);
                 z1[r * h..(r + 1) * h].copy_from_slice(w.b1);
             } else {
@@ -78,6 +72,12 @@ pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut Vec<f32>) {
         }
     }
     if dense_rows.is_empty() {
+        return;
+    }
+    if dense_rows.len() == n {
+        // All dense (e.g. attack iterates): one product straight from the input.
+        matmul(Mat::new(&x[..n * d], n, d), Mat::new(w.w1, d, h), z1, false);
+        add_rows(z1, w.b1);
         return;
     }
     let mut gathered = Vec::with_capacity(dense_rows.len() * d);
@@ -113,7 +113,7 @@ pub struct Forward {
 pub fn forward(w: &Weights<'_>, x: &[f32], n: usize) -> Forward {
     let mut hidden = Vec::new();
     layer1(w, x, n, &mut hidden);
-    hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+    relu(&mut hidden);
     let logits = layer2(w, &hidden, n);
     Forward { hidden, logits }
 }
@@ -151,11 +151,7 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
         .collect();
     let mut dz1 = vec![0.0f32; n * h];
     matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
-    dz1.iter_mut().zip(&fwd.hidden).for_each(|(g, &a)| {
-        if a <= 0.0 {
-            *g = 0.0;
-        }
-    });
+    relu_backward(&mut dz1, &fwd.hidden, 1.0);
     let mut grad = vec![0.0f32; n * w.input];
     matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
     (grad, loss, fwd.logits)

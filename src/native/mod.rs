@@ -15,6 +15,7 @@
 //! kernel with the burn path.
 
 pub mod dense;
+pub mod elementwise;
 pub mod mlp;
 pub mod simd;
 pub mod sparse;

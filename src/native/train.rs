@@ -1,8 +1,9 @@
 //! One training pass (dropout, forward, backward) and the fused penalty + RMSProp update.
 
 use super::dense::{matmul, Mat};
-use super::mlp::{add_rows, ce_grad_row, fill_rows, layer2, use_sparse, Weights};
+use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
+use super::elementwise::{add_rows, count_nonzero, dropout_into, relu, relu_backward, relu_dropout, sum_rows_into};
 use super::sparse::{scatter_times, transposed_times, SparseRows};
 use crate::model::mlp::Dropout;
 use rand::RngCore;
@@ -43,12 +44,18 @@ pub fn accumulate_pass(
     ws: &mut Workspace,
 ) -> f64 {
     let (n, d, h, c) = (labels.len(), w.input, w.hidden, w.classes);
-    // Masked input, kept sparse (rows) and grouped by pixel (columns).
-    ws.sparse.reset(d);
-    match &masks.input {
-        Some(m) => {
-            m.draw(rng, n * d, &mut ws.bits);
-            for (row, bits) in x.chunks_exact(d).take(n).zip(ws.bits.chunks_exact(d)) {
+    // Masked input: sparse (rows, then grouped by pixel) when the batch is sparse enough,
+    // dense otherwise. The choice depends only on the clean batch and the keep probability.
+    let x = &x[..n * d];
+    let keep = masks.input.map_or(1.0, |m| m.keep_fraction());
+    let sparse = use_sparse((count_nonzero(x) as f64 * keep) as usize, n * d);
+    if let Some(m) = &masks.input {
+        m.draw(rng, n * d, &mut ws.bits);
+    }
+    match (&masks.input, sparse) {
+        (Some(m), true) => {
+            ws.sparse.reset(d);
+            for (row, bits) in x.chunks_exact(d).zip(ws.bits.chunks_exact(d)) {
                 for (p, (&v, &b)) in row.iter().zip(bits).enumerate() {
                     if v != 0.0 && m.keeps(b) {
                         ws.sparse.push(p as u32, v * m.scale());
@@ -57,9 +64,20 @@ pub fn accumulate_pass(
                 ws.sparse.end_row();
             }
         }
-        None => x.chunks_exact(d).take(n).for_each(|row| ws.sparse.push_dense_row(row)),
+        (None, true) => {
+            ws.sparse.reset(d);
+            x.chunks_exact(d).for_each(|row| ws.sparse.push_dense_row(row));
+        }
+        (Some(m), false) => {
+            ws.dense.clear();
+            ws.dense.resize(n * d, 0.0);
+            dropout_into(&mut ws.dense, x, &ws.bits, *m);
+        }
+        (None, false) => {
+            ws.dense.clear();
+            ws.dense.extend_from_slice(x);
+        }
     }
-    let sparse = use_sparse(ws.sparse.nnz(), n * d);
     // First layer, fused bias + ReLU + hidden dropout.
     ws.hidden.clear();
     ws.hidden.resize(n * h, 0.0);
@@ -68,17 +86,15 @@ pub fn accumulate_pass(
         ws.sparse.transpose_into(&mut ws.sparse_t);
         scatter_times(&ws.sparse_t, w.w1, h, &mut ws.hidden);
     } else {
-        densify(&ws.sparse, &mut ws.dense);
         matmul(Mat::new(&ws.dense, n, d), Mat::new(w.w1, d, h), &mut ws.hidden, false);
         add_rows(&mut ws.hidden, w.b1);
     }
     match &masks.hidden {
         Some(m) => {
             m.draw(rng, n * h, &mut ws.bits);
-            let scale = m.scale();
-            ws.hidden.iter_mut().zip(&ws.bits).for_each(|(v, &b)| *v = if m.keeps(b) { v.max(0.0) * scale } else { 0.0 });
+            relu_dropout(&mut ws.hidden, &ws.bits, *m);
         }
-        None => ws.hidden.iter_mut().for_each(|v| *v = v.max(0.0)),
+        None => relu(&mut ws.hidden),
     }
     let logits = layer2(w, &ws.hidden, n);
     // Cross-entropy and its gradient, scaled for the batch mean.
@@ -90,35 +106,21 @@ pub fn accumulate_pass(
         loss += f64::from(ce_grad_row(row, y as usize, scale, out));
     }
     let [g_w1, g_b1, g_w2, g_b2] = grads;
-    for row in ws.dz2.chunks_exact(c) {
-        g_b2.iter_mut().zip(row).for_each(|(g, v)| *g += v);
-    }
+    sum_rows_into(g_b2, &ws.dz2);
     matmul(Mat::new(&ws.hidden, n, h).t(), Mat::new(&ws.dz2, n, c), g_w2, true);
     // Back through layer 2, ReLU and dropout: d h / d z = mask scale where h > 0, else 0.
     ws.dz1.clear();
     ws.dz1.resize(n * h, 0.0);
     matmul(Mat::new(&ws.dz2, n, c), Mat::new(w.w2, h, c).t(), &mut ws.dz1, false);
     let hscale = masks.hidden.map_or(1.0, |m| m.scale());
-    ws.dz1.iter_mut().zip(&ws.hidden).for_each(|(g, &a)| *g = if a > 0.0 { *g * hscale } else { 0.0 });
-    for row in ws.dz1.chunks_exact(h) {
-        g_b1.iter_mut().zip(row).for_each(|(g, v)| *g += v);
-    }
+    relu_backward(&mut ws.dz1, &ws.hidden, hscale);
+    sum_rows_into(g_b1, &ws.dz1);
     if sparse {
         transposed_times(&ws.sparse_t, &ws.dz1, h, g_w1);
     } else {
         matmul(Mat::new(&ws.dense, n, d).t(), Mat::new(&ws.dz1, n, h), g_w1, true);
     }
     loss / n as f64
-}
-
-fn densify(s: &SparseRows, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(s.rows() * s.cols, 0.0);
-    for r in 0..s.rows() {
-        let (idx, val) = s.row(r);
-        let row = &mut out[r * s.cols..(r + 1) * s.cols];
-        idx.iter().zip(val).for_each(|(&p, &v)| row[p as usize] = v);
-    }
 }
 
 /// RMSProp hyper-parameters and the weight penalties of one parameter.

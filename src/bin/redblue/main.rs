@@ -1,6 +1,7 @@
 //! The `redblue` binary: parses arguments, calls the library, renders results, prints an
 //! error once (`{:#}` of the chain) and exits 2 on failure.
 
+mod alloc;
 mod args;
 mod bench_cmd;
 mod progress;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    alloc::tune();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
