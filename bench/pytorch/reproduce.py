@@ -108,11 +108,13 @@ def pgd_sweep(model, x, y, eps_list, gen, steps=40):
 
 
 def one_model(job):
-    cache, threads, l1, l2, adv_eps = job
+    cache, threads, l1, l2, adv_eps, smoke = job
     torch.set_num_threads(threads)
     xtr, ytr, xte, yte = load(cache)
+    if smoke:  # a tiny run that only checks the script works
+        xtr, ytr, xte, yte = xtr[:1280], ytr[:1280], xte[:1000], yte[:1000]
     gen = torch.Generator().manual_seed(0)
-    model = train(xtr, ytr, l1, l2, adv_eps, 0)
+    model = train(xtr, ytr, l1, l2, adv_eps, 0, epochs=1 if smoke else 20)
     return {
         "l1": l1, "l2": l2, "adv_eps": adv_eps,
         "fgsm_clipped": fgsm_sweep(model, xte, yte, EPS_FGSM, True),
@@ -149,15 +151,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2, help="torch threads per model")
     ap.add_argument("--jobs", type=int, default=1, help="models trained at once (processes)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script")
     ap.add_argument("--cache", default=os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "redblue", "mnist"))
     a = ap.parse_args()
     t0 = time.perf_counter()
-    grid = [(a.cache, a.threads, l1, l2, None) for l1 in (0.0, 1e-5, 1e-4) for l2 in (0.0, 1e-5, 1e-4)]
+    grid = [(a.cache, a.threads, l1, l2, None, a.smoke) for l1 in (0.0, 1e-5, 1e-4) for l2 in (0.0, 1e-5, 1e-4)]
     grid_res = run_all(one_model, grid, a.jobs)
     t_grid = time.perf_counter() - t0
     chosen = (1e-4, 1e-5)  # the cost does not depend on which pair is chosen
-    adv = [(a.cache, a.threads, l1, l2, e) for e in EPS_PGD for (l1, l2) in ((0.0, 0.0), chosen)]
+    adv = [(a.cache, a.threads, l1, l2, e, a.smoke) for e in EPS_PGD for (l1, l2) in ((0.0, 0.0), chosen)]
     adv_res = run_all(one_model, adv, a.jobs)
     t_adv = time.perf_counter() - t0 - t_grid
     states = [grid_res[0]["state"], grid_res[7]["state"], adv_res[0]["state"], adv_res[2]["state"]]

@@ -82,6 +82,28 @@ crate::multiversion! {
     pub fn count_nonzero(x: &[f32]) -> usize => count_nonzero_imp
 }
 
+#[inline(always)]
+fn splitmix_bits_imp<const F: bool>(out: &mut [u32], key: u64) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (splitmix64(key, i as u64) >> 32) as u32;
+    }
+}
+
+/// Output `i` of the SplitMix64 generator (Steele, Lea, Flood 2014) started at `key`: a
+/// counter-based stream, so every element's value is computed independently (and in SIMD).
+#[inline(always)]
+pub fn splitmix64(key: u64, i: u64) -> u64 {
+    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+crate::multiversion! {
+    /// `out[i]` = the high 32 bits of SplitMix64 output `i` from `key`.
+    pub fn splitmix_bits(out: &mut [u32], key: u64) => splitmix_bits_imp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +136,30 @@ mod tests {
         let mut acc = vec![0.5f32; 3];
         sum_rows_into(&mut acc, &rows);
         assert_eq!(acc, [4.5, 6.5, 8.5]);
+    }
+
+    #[test]
+    fn splitmix_bits_follow_the_reference_generator() {
+        // SplitMix64 seeded with 1234567: its published first outputs.
+        let mut state = 1_234_567u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let first = next();
+        assert_eq!(first, 6_457_827_717_110_365_317);
+        let mut out = vec![0u32; 100];
+        splitmix_bits(&mut out, 1_234_567);
+        assert_eq!(out[0], (first >> 32) as u32);
+        assert_eq!(out[1], (next() >> 32) as u32);
+        assert_eq!(out[99], (splitmix64(1_234_567, 99) >> 32) as u32);
+        // Roughly uniform: about half the values have the top bit set.
+        let mut many = vec![0u32; 10_000];
+        splitmix_bits(&mut many, 42);
+        let high = many.iter().filter(|&&v| v >= 1 << 31).count();
+        assert!((4800..5200).contains(&high), "{high}");
     }
 }

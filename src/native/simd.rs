@@ -14,7 +14,7 @@ pub enum Level {
     Base,
     /// AVX2 with fused multiply-add.
     Avx2,
-    /// AVX-512F (with AVX2 and FMA).
+    /// AVX-512F and DQ (with AVX2 and FMA).
     Avx512,
 }
 
@@ -28,7 +28,7 @@ fn detect() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-        if fma && is_x86_feature_detected!("avx512f") {
+        if fma && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") {
             return Level::Avx512;
         }
         if fma {
@@ -58,7 +58,7 @@ macro_rules! multiversion {
         $vis fn $name($($a: $t),*) $(-> $r)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
                 unsafe fn v4($($a: $t),*) $(-> $r)? { $imp::<true>($($a),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn v3($($a: $t),*) $(-> $r)? { $imp::<true>($($a),*) }

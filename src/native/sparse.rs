@@ -113,31 +113,50 @@ impl SparseRows {
 /// of an output row) stays in registers while the kernel streams over the batch.
 const BLOCK: usize = 64;
 
-/// Consecutive column blocks `(start, width)` covering `0..h`: widths 64, then 16, then 1.
+/// Consecutive column blocks `(start, width)` covering `0..h`: widths of 64, then one block
+/// of 48, 32 or 16 for the rest that fills whole registers, then single columns.
 fn blocks(h: usize) -> impl Iterator<Item = (usize, usize)> {
     let wide = h / BLOCK * BLOCK;
     let mid = wide + (h - wide) / 16 * 16;
     (0..wide)
         .step_by(BLOCK)
         .map(|j| (j, BLOCK))
-        .chain((wide..mid).step_by(16).map(|j| (j, 16)))
+        .chain((mid > wide).then_some((wide, mid - wide)))
         .chain((mid..h).map(|j| (j, 1)))
 }
 
+/// Checks the shapes the unchecked kernels rely on: `xt` is well formed, its values index
+/// rows of `dense` (`[xt.cols, h]`) and its rows index rows of `by_col` (`[xt.rows(), h]`).
+fn check_shapes(xt: &SparseRows, h: usize, by_col: usize, dense: usize) {
+    let ok = xt.ptr.first() == Some(&0)
+        && xt.ptr.windows(2).all(|w| w[0] <= w[1])
+        && xt.ptr.last() == Some(&xt.idx.len())
+        && xt.val.len() == xt.idx.len()
+        && xt.idx.iter().all(|&r| (r as usize) < xt.cols)
+        && by_col >= xt.rows() * h
+        && dense >= xt.cols * h;
+    assert!(ok, "internal error: sparse kernel called with inconsistent shapes");
+}
+
 /// Columns `j0..j0 + B` of `out += X · w` from the column-grouped `xt`.
+///
+/// # Safety
+/// [`check_shapes`]`(xt, h, w.len(), out.len())` passed and `j0 + B <= h`.
 #[inline(always)]
-fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+unsafe fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+    let out = out.as_mut_ptr();
     for p in 0..xt.rows() {
-        let (idx, val) = xt.row(p);
-        if idx.is_empty() {
+        let (a, b) = (*xt.ptr.get_unchecked(p), *xt.ptr.get_unchecked(p + 1));
+        if a == b {
             continue;
         }
-        let src = &w[p * h + j0..][..B];
-        let wr: [f32; B] = std::array::from_fn(|j| src[j]);
-        for (&r, &v) in idx.iter().zip(val) {
-            let o = &mut out[r as usize * h + j0..][..B];
+        let src = w.as_ptr().add(p * h + j0);
+        let wr: [f32; B] = std::array::from_fn(|j| *src.add(j));
+        for k in a..b {
+            let (r, v) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
+            let o = out.add(r * h + j0);
             for j in 0..B {
-                o[j] = madd::<F>(v, wr[j], o[j]);
+                *o.add(j) = madd::<F>(v, wr[j], *o.add(j));
             }
         }
     }
@@ -145,11 +164,17 @@ fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32], h: u
 
 #[inline(always)]
 fn scatter_times_imp<const F: bool>(xt: &SparseRows, w: &[f32], h: usize, out: &mut [f32]) {
+    check_shapes(xt, h, w.len(), out.len());
     for (j0, width) in blocks(h) {
-        match width {
-            BLOCK => scatter_block::<F, BLOCK>(xt, w, h, j0, out),
-            16 => scatter_block::<F, 16>(xt, w, h, j0, out),
-            _ => scatter_block::<F, 1>(xt, w, h, j0, out),
+        // SAFETY: shapes checked above; `blocks` keeps every block inside `0..h`.
+        unsafe {
+            match width {
+                BLOCK => scatter_block::<F, BLOCK>(xt, w, h, j0, out),
+                48 => scatter_block::<F, 48>(xt, w, h, j0, out),
+                32 => scatter_block::<F, 32>(xt, w, h, j0, out),
+                16 => scatter_block::<F, 16>(xt, w, h, j0, out),
+                _ => scatter_block::<F, 1>(xt, w, h, j0, out),
+            }
         }
     }
 }
@@ -162,33 +187,59 @@ crate::multiversion! {
     pub fn scatter_times(xt: &SparseRows, w: &[f32], h: usize, out: &mut [f32]) => scatter_times_imp
 }
 
-/// Columns `j0..j0 + B` of `out += Xᵀ · g` from the column-grouped `xt`.
+/// Columns `j0..j0 + B` of `out += Xᵀ · g` from the column-grouped `xt`: two interleaved
+/// accumulators (even and odd entries) hide the multiply-add latency.
+///
+/// # Safety
+/// [`check_shapes`]`(xt, h, out.len(), g.len())` passed and `j0 + B <= h`.
 #[inline(always)]
-fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+unsafe fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+    let g = g.as_ptr();
     for p in 0..xt.rows() {
-        let (idx, val) = xt.row(p);
-        if idx.is_empty() {
+        let (a, b) = (*xt.ptr.get_unchecked(p), *xt.ptr.get_unchecked(p + 1));
+        if a == b {
             continue;
         }
-        let o = &mut out[p * h + j0..][..B];
-        let mut acc: [f32; B] = std::array::from_fn(|j| o[j]);
-        for (&r, &v) in idx.iter().zip(val) {
-            let gr = &g[r as usize * h + j0..][..B];
+        let o = out.as_mut_ptr().add(p * h + j0);
+        let mut even: [f32; B] = std::array::from_fn(|j| *o.add(j));
+        let mut odd = [0.0f32; B];
+        let mut k = a;
+        while k + 2 <= b {
+            let (r0, v0) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
+            let (r1, v1) = (*xt.idx.get_unchecked(k + 1) as usize, *xt.val.get_unchecked(k + 1));
+            let (g0, g1) = (g.add(r0 * h + j0), g.add(r1 * h + j0));
             for j in 0..B {
-                acc[j] = madd::<F>(v, gr[j], acc[j]);
+                even[j] = madd::<F>(v0, *g0.add(j), even[j]);
+                odd[j] = madd::<F>(v1, *g1.add(j), odd[j]);
+            }
+            k += 2;
+        }
+        if k < b {
+            let (r, v) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
+            let gr = g.add(r * h + j0);
+            for j in 0..B {
+                even[j] = madd::<F>(v, *gr.add(j), even[j]);
             }
         }
-        o.copy_from_slice(&acc);
+        for j in 0..B {
+            *o.add(j) = even[j] + odd[j];
+        }
     }
 }
 
 #[inline(always)]
 fn transposed_times_imp<const F: bool>(xt: &SparseRows, g: &[f32], h: usize, out: &mut [f32]) {
+    check_shapes(xt, h, out.len(), g.len());
     for (j0, width) in blocks(h) {
-        match width {
-            BLOCK => gather_block::<F, BLOCK>(xt, g, h, j0, out),
-            16 => gather_block::<F, 16>(xt, g, h, j0, out),
-            _ => gather_block::<F, 1>(xt, g, h, j0, out),
+        // SAFETY: shapes checked above; `blocks` keeps every block inside `0..h`.
+        unsafe {
+            match width {
+                BLOCK => gather_block::<F, BLOCK>(xt, g, h, j0, out),
+                48 => gather_block::<F, 48>(xt, g, h, j0, out),
+                32 => gather_block::<F, 32>(xt, g, h, j0, out),
+                16 => gather_block::<F, 16>(xt, g, h, j0, out),
+                _ => gather_block::<F, 1>(xt, g, h, j0, out),
+            }
         }
     }
 }
@@ -196,7 +247,8 @@ fn transposed_times_imp<const F: bool>(xt: &SparseRows, g: &[f32], h: usize, out
 crate::multiversion! {
     /// Weight gradient `out += Xᵀ · g`: `xt` is the column-grouped batch
     /// ([`SparseRows::transpose_into`]), `g` is `[batch, h]` and `out` is `[cols, h]`.
-    /// Each output element sums over the batch in row order.
+    /// Each output element sums the batch's even-numbered and odd-numbered entries (in row
+    /// order) separately, then adds the two sums.
     pub fn transposed_times(xt: &SparseRows, g: &[f32], h: usize, out: &mut [f32])
         => transposed_times_imp
 }
@@ -221,9 +273,38 @@ mod tests {
         (0..n * d).map(|i| if i % 3 == 0 || i % 7 == 0 { (i % 11) as f32 * 0.1 - 0.3 } else { 0.0 }).collect()
     }
 
+    /// Widths that use every block kind: 64, 48, 32, 16 and single columns.
+    const WIDTHS: [usize; 6] = [1, 17, 64 + 48 + 3, 2 * 64 + 32 + 1, 64 + 16, 625];
+
     #[test]
     fn scatter_times_matches_dense_product() {
-        let (n, d, h) = (5, 23, 64 + 16 + 5);
+        for h in WIDTHS {
+            scatter_case(h);
+        }
+    }
+
+    #[test]
+    fn transposed_times_matches_dense_product() {
+        for h in WIDTHS {
+            transposed_case(h);
+        }
+    }
+
+    #[test]
+    fn column_blocks_cover_each_column_once() {
+        for h in 0..300 {
+            let mut next = 0;
+            for (j0, width) in blocks(h) {
+                assert_eq!(j0, next, "h = {h}");
+                assert!([64, 48, 32, 16, 1].contains(&width));
+                next += width;
+            }
+            assert_eq!(next, h);
+        }
+    }
+
+    fn scatter_case(h: usize) {
+        let (n, d) = (5, 23);
         let x = sample(n, d);
         let w: Vec<f32> = (0..d * h).map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.5).collect();
         let s = SparseRows::from_dense(&x, d);
@@ -243,9 +324,8 @@ mod tests {
         assert_eq!(row[..], out[2 * h..3 * h]);
     }
 
-    #[test]
-    fn transposed_times_matches_dense_product() {
-        let (n, d, h) = (6, 19, 2 * 64 + 3);
+    fn transposed_case(h: usize) {
+        let (n, d) = (6, 19);
         let x = sample(n, d);
         let g: Vec<f32> = (0..n * h).map(|i| ((i * 31) % 17) as f32 * 0.1 - 0.8).collect();
         let s = SparseRows::from_dense(&x, d);
