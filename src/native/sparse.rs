@@ -155,8 +155,8 @@ unsafe fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32
         for k in a..b {
             let (r, v) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
             let o = out.add(r * h + j0);
-            for j in 0..B {
-                *o.add(j) = madd::<F>(v, wr[j], *o.add(j));
+            for (j, &wj) in wr.iter().enumerate() {
+                *o.add(j) = madd::<F>(v, wj, *o.add(j));
             }
         }
     }
@@ -217,12 +217,12 @@ unsafe fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32]
         if k < b {
             let (r, v) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
             let gr = g.add(r * h + j0);
-            for j in 0..B {
-                even[j] = madd::<F>(v, *gr.add(j), even[j]);
+            for (j, e) in even.iter_mut().enumerate() {
+                *e = madd::<F>(v, *gr.add(j), *e);
             }
         }
-        for j in 0..B {
-            *o.add(j) = even[j] + odd[j];
+        for (j, (e, d)) in even.iter().zip(&odd).enumerate() {
+            *o.add(j) = e + d;
         }
     }
 }
