@@ -160,14 +160,27 @@ pub fn run(
     let mut t = Instant::now();
     let work = |spec: &ModelSpec| one_model(spec, &inputs, cfg, opts, on_event);
 
-    on_event(Event::Phase("grid: Tables 1-2".into()));
-    let grid = parallel_map(&plan::grid_specs(cfg), opts.jobs, &work)?;
-    phase("grid", &mut t);
+    // The grid and the unpenalised adversarially trained models do not depend on the penalty
+    // choice, so they share one queue: the long adversarial ones first, so that no core idles
+    // at the end of the phase while another finishes a long model. Results do not depend on
+    // the order (each model has its own seed and RNG).
+    on_event(Event::Phase("grid (Tables 1-2) and unpenalised adversarial training".into()));
+    let grid_specs = plan::grid_specs(cfg);
+    let early: Vec<ModelSpec> = plan::adv_specs(cfg, (0.0, 0.0));
+    let queue: Vec<ModelSpec> = early.iter().chain(&grid_specs).cloned().collect();
+    let mut done = parallel_map(&queue, opts.jobs, &work)?;
+    let grid = done.split_off(early.len());
+    phase("grid and unpenalised adversarial training", &mut t);
 
     let chosen = analysis::select(cfg, &grid).chosen;
     on_event(Event::Phase(format!("adversarial training (chosen l1={}, l2={})", chosen.0, chosen.1)));
-    let adv = parallel_map(&plan::adv_specs(cfg, chosen), opts.jobs, &work)?;
-    phase("adversarial training", &mut t);
+    let late: Vec<ModelSpec> = plan::adv_specs(cfg, chosen).into_iter().filter(|s| !early.contains(s)).collect();
+    done.extend(parallel_map(&late, opts.jobs, &work)?);
+    let adv: Vec<ModelResult> = plan::adv_specs(cfg, chosen)
+        .iter()
+        .filter_map(|spec| done.iter().find(|r| &r.spec == spec).cloned())
+        .collect();
+    phase("adversarial training with the chosen penalties", &mut t);
 
     on_event(Event::Phase("robustness curves".into()));
     let set = EvalSet { x: inputs.test_x, y: inputs.test_y, dim: inputs.dim };
