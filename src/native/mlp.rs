@@ -25,8 +25,10 @@ pub struct Weights<'a> {
 }
 
 /// Rows with at most this share of non-zero values go through the sparse first-layer kernel;
-/// denser rows (e.g. PGD iterates after a random start) go through dense GEMM.
-pub const SPARSE_MAX_DENSITY: f64 = 0.35;
+/// denser rows (e.g. PGD iterates after a random start) go through dense GEMM. On the
+/// benchmark machine the sparse kernels cost about 40 ns per non-zero (784-625 layer) and
+/// GEMM about 12 ns per value, so they break even near 0.3.
+pub const SPARSE_MAX_DENSITY: f64 = 0.3;
 
 /// Whether a row (or batch) with `nnz` of `len` values non-zero should use the sparse kernel.
 pub fn use_sparse(nnz: usize, len: usize) -> bool {
