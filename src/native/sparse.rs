@@ -53,6 +53,26 @@ impl SparseRows {
         self.end_row();
     }
 
+    /// Appends the row `keep(i) ? row[i] * scale : 0` without its zeros. Branch-free: every
+    /// value is written and the write position advances only for kept non-zeros, since
+    /// dropout's keep decisions are unpredictable.
+    pub fn push_masked_row(&mut self, row: &[f32], keep: impl Fn(usize) -> bool, scale: f32) {
+        let start = self.idx.len();
+        self.idx.resize(start + row.len(), 0);
+        self.val.resize(start + row.len(), 0.0);
+        let (idx, val) = (&mut self.idx[start..], &mut self.val[start..]);
+        let mut k = 0;
+        for (p, &v) in row.iter().enumerate() {
+            idx[k] = p as u32;
+            val[k] = v * scale;
+            // k <= p here, so the next write stays inside the row.
+            k += usize::from((v != 0.0) & keep(p));
+        }
+        self.idx.truncate(start + k);
+        self.val.truncate(start + k);
+        self.end_row();
+    }
+
     /// Builds the sparse form of `n` dense rows.
     pub fn from_dense(x: &[f32], cols: usize) -> Self {
         let mut s = SparseRows::default();
@@ -287,6 +307,23 @@ mod tests {
     fn transposed_times_matches_dense_product() {
         for h in WIDTHS {
             transposed_case(h);
+        }
+    }
+
+    #[test]
+    fn masked_rows_keep_exactly_the_kept_non_zeros() {
+        let row = [0.0f32, 1.0, 2.0, 0.0, 3.0, 4.0];
+        for keep_mask in 0u32..64 {
+            let keep = |p: usize| keep_mask >> p & 1 == 1;
+            let mut s = SparseRows::default();
+            s.reset(6);
+            s.push_masked_row(&row, keep, 2.0);
+            s.push_masked_row(&row, |_| true, 1.0);
+            let want: Vec<(u32, f32)> =
+                (0..6).filter(|&p| row[p] != 0.0 && keep(p)).map(|p| (p as u32, row[p] * 2.0)).collect();
+            let (idx, val) = s.row(0);
+            assert_eq!(idx.iter().copied().zip(val.iter().copied()).collect::<Vec<_>>(), want);
+            assert_eq!(s.row(1).0, [1, 2, 4, 5]);
         }
     }
 

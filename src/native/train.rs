@@ -56,12 +56,7 @@ pub fn accumulate_pass(
         (Some(m), true) => {
             ws.sparse.reset(d);
             for (row, bits) in x.chunks_exact(d).zip(ws.bits.chunks_exact(d)) {
-                for (p, (&v, &b)) in row.iter().zip(bits).enumerate() {
-                    if v != 0.0 && m.keeps(b) {
-                        ws.sparse.push(p as u32, v * m.scale());
-                    }
-                }
-                ws.sparse.end_row();
+                ws.sparse.push_masked_row(row, |p| m.keeps(bits[p]), m.scale());
             }
         }
         (None, true) => {
@@ -139,11 +134,10 @@ pub struct Update {
 }
 
 #[inline(always)]
-fn rmsprop_imp<const F: bool>(w: &mut [f32], g: &[f32], ms: &mut [f32], u: Update) {
-    let n = w.len().min(g.len()).min(ms.len());
-    let (w, g, ms) = (&mut w[..n], &g[..n], &mut ms[..n]);
-    for i in 0..n {
-        let wi = w[i];
+fn rmsprop_imp<const F: bool>(w: &mut [f32], g: &mut [f32], ms: &mut [f32], u: Update) -> (f64, f64) {
+    #[inline(always)]
+    fn one<const F: bool>(w: &mut f32, g: &mut f32, ms: &mut f32, u: Update) {
+        let wi = *w;
         let sign = if wi > 0.0 {
             1.0
         } else if wi < 0.0 {
@@ -151,42 +145,43 @@ fn rmsprop_imp<const F: bool>(w: &mut [f32], g: &[f32], ms: &mut [f32], u: Updat
         } else {
             0.0
         };
-        let gi = g[i] + u.l1 * sign + 2.0 * u.l2 * wi;
-        let m = u.decay * ms[i] + (1.0 - u.decay) * (gi * gi);
-        ms[i] = m;
-        w[i] = wi - u.lr * gi / (m.sqrt() + u.eps);
+        let gi = *g + u.l1 * sign + 2.0 * u.l2 * wi;
+        let m = u.decay * *ms + (1.0 - u.decay) * (gi * gi);
+        *ms = m;
+        *w = wi - u.lr * gi / (m.sqrt() + u.eps);
+        *g = 0.0;
     }
-}
-
-crate::multiversion! {
-    /// The penalised RMSProp step in place: `g' = g + l1·sign(w) + 2·l2·w`,
-    /// `ms = decay·ms + (1 - decay)·g'²`, `w -= lr·g' / (sqrt(ms) + eps)`.
-    pub fn rmsprop_step(w: &mut [f32], g: &[f32], ms: &mut [f32], u: Update) => rmsprop_imp
-}
-
-const LANES: usize = 16;
-
-#[inline(always)]
-fn norms_imp<const F: bool>(w: &[f32]) -> (f64, f64) {
+    let n = w.len().min(g.len()).min(ms.len());
+    let (w, g, ms) = (&mut w[..n], &mut g[..n], &mut ms[..n]);
     let (mut abs, mut sq) = ([0.0f32; LANES], [0.0f32; LANES]);
-    let chunks = w.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for ch in chunks {
+    let mut wc = w.chunks_exact_mut(LANES);
+    let mut gc = g.chunks_exact_mut(LANES);
+    let mut mc = ms.chunks_exact_mut(LANES);
+    for ((w, g), m) in (&mut wc).zip(&mut gc).zip(&mut mc) {
         for l in 0..LANES {
-            abs[l] += ch[l].abs();
-            sq[l] = madd::<F>(ch[l], ch[l], sq[l]);
+            abs[l] += w[l].abs();
+            sq[l] = madd::<F>(w[l], w[l], sq[l]);
+            one::<F>(&mut w[l], &mut g[l], &mut m[l], u);
         }
     }
     let mut a: f64 = abs.iter().map(|&v| f64::from(v)).sum();
     let mut s: f64 = sq.iter().map(|&v| f64::from(v)).sum();
-    for &v in rest {
-        a += f64::from(v.abs());
-        s += f64::from(v) * f64::from(v);
+    let rest = wc.into_remainder().iter_mut().zip(gc.into_remainder()).zip(mc.into_remainder());
+    for ((w, g), m) in rest {
+        a += f64::from(w.abs());
+        s += f64::from(*w) * f64::from(*w);
+        one::<F>(w, g, m, u);
     }
     (a, s)
 }
 
 crate::multiversion! {
-    /// `(Σ|w|, Σw²)`, summed in a fixed order.
-    pub fn norms(w: &[f32]) -> (f64, f64) => norms_imp
+    /// The penalised RMSProp step in place: `g' = g + l1·sign(w) + 2·l2·w`,
+    /// `ms = decay·ms + (1 - decay)·g'²`, `w -= lr·g' / (sqrt(ms) + eps)`; then `g = 0` for
+    /// the next step. Returns `(Σ|w|, Σw²)` of the weights before the step (summed in 16
+    /// lanes, then in f64), so the penalty needs no pass of its own.
+    pub fn rmsprop_step(w: &mut [f32], g: &mut [f32], ms: &mut [f32], u: Update) -> (f64, f64) => rmsprop_imp
 }
+
+const LANES: usize = 16;
+

@@ -10,7 +10,7 @@ use crate::attack::gradient::one_hot;
 use crate::backend::{tensor2, to_host};
 use crate::model::mlp::{Dropout, WEIGHT_PARAMS};
 use crate::model::{Engine, Mlp};
-use crate::native::train::{accumulate_pass, norms, rmsprop_step, Masks, Update, Workspace};
+use crate::native::train::{accumulate_pass, rmsprop_step, Masks, Update, Workspace};
 use burn::tensor::{activation::log_softmax, Tensor};
 use rand::RngCore;
 
@@ -104,7 +104,7 @@ fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsPro
 fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut NativeState, rng: &mut dyn RngCore) -> f64 {
     crate::backend::flush_denormals();
     let masks = Masks { input: Dropout::new(cfg.arch.dropout_input), hidden: Dropout::new(cfg.arch.dropout_hidden) };
-    st.grads.iter_mut().for_each(|g| g.fill(0.0));
+    // The gradient buffers are zero here: fresh, or cleared by the previous step's update.
     let w = model.weights();
     let mut loss = match b.adv {
         Some((xa, a)) => {
@@ -114,12 +114,6 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
         }
         None => accumulate_pass(&w, b.x, b.y, masks, rng, 1.0, &mut st.grads, &mut st.ws),
     };
-    for k in WEIGHT_PARAMS {
-        if cfg.l1 > 0.0 || cfg.l2 > 0.0 {
-            let (abs, sq) = norms(&model.params()[k]);
-            loss += cfg.l1 * abs + cfg.l2 * sq;
-        }
-    }
     if !loss.is_finite() {
         return loss;
     }
@@ -132,7 +126,11 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
             l1: if penalised { cfg.l1 as f32 } else { 0.0 },
             l2: if penalised { cfg.l2 as f32 } else { 0.0 },
         };
-        rmsprop_step(p, &st.grads[k], &mut st.mean_square[k], u);
+        // The penalty of the weights before this update, as the burn path adds it to the loss.
+        let (abs, sq) = rmsprop_step(p, &mut st.grads[k], &mut st.mean_square[k], u);
+        if penalised {
+            loss += cfg.l1 * abs + cfg.l2 * sq;
+        }
     }
     loss
 }
