@@ -56,6 +56,29 @@ pub trait Attack: Sync {
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
     ) -> Vec<Vec<f32>>;
+
+    /// Whether the attack's first step uses the loss gradient at the clean images (FGSM). The
+    /// evaluation harness then computes that gradient itself, which also gives it the clean
+    /// logits, and hands it to [`Attack::run_multi_from`]: one forward pass fewer per batch.
+    fn starts_at_clean_gradient(&self) -> bool {
+        false
+    }
+
+    /// [`Attack::run_multi`], given the model's input gradient at `x` for the goal's labels.
+    #[allow(clippy::too_many_arguments)]
+    fn run_multi_from(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+        clean: &gradient::InputGradient,
+    ) -> Vec<Vec<f32>> {
+        let _ = clean;
+        self.run_multi(model, x, goal, eps, clip, rng)
+    }
 }
 
 /// Projects `x_adv` onto the eps-ball around `x0` and, when clipped, into the model's bounds.

@@ -167,19 +167,44 @@ impl Attack for Pgd {
         rng: &mut dyn rand::RngCore,
     ) -> Vec<Vec<f32>> {
         if self.is_fgsm() {
-            // The sign of the gradient does not depend on eps: one gradient serves every eps.
-            let grad = gradient::input_gradient(model, x, goal.labels()).grad;
-            let s = goal.step_sign() * self.rel_step;
-            return eps
-                .iter()
-                .map(|&e| {
-                    let mut adv = x.to_vec();
-                    Norm::Linf.ascend(&mut adv, &grad, s * e);
-                    enforce_budget(Norm::Linf, &mut adv, x, e, clip, model.bounds());
-                    adv
-                })
-                .collect();
+            let g = gradient::input_gradient(model, x, goal.labels());
+            return self.fgsm_from(model, x, goal, eps, clip, &g.grad);
         }
         eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
+    }
+
+    fn starts_at_clean_gradient(&self) -> bool {
+        self.is_fgsm()
+    }
+
+    fn run_multi_from(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+        clean: &gradient::InputGradient,
+    ) -> Vec<Vec<f32>> {
+        if self.is_fgsm() && clean.grad.len() == x.len() {
+            return self.fgsm_from(model, x, goal, eps, clip, &clean.grad);
+        }
+        self.run_multi(model, x, goal, eps, clip, rng)
+    }
+}
+
+impl Pgd {
+    /// FGSM for every eps from one gradient (its sign does not depend on eps).
+    fn fgsm_from(&self, model: &dyn Classifier, x: &[f32], goal: Goal<'_>, eps: &[f32], clip: ClipMode, grad: &[f32]) -> Vec<Vec<f32>> {
+        let s = goal.step_sign() * self.rel_step;
+        eps.iter()
+            .map(|&e| {
+                let mut adv = x.to_vec();
+                Norm::Linf.ascend(&mut adv, grad, s * e);
+                enforce_budget(Norm::Linf, &mut adv, x, e, clip, model.bounds());
+                adv
+            })
+            .collect()
     }
 }

@@ -1,7 +1,8 @@
 //! Robustness sweeps: one attack, many epsilons, the harness enforcing the budget.
 
 use super::metrics::{Accumulator, Row};
-use crate::attack::{enforce_budget, gradient::logits_host, Attack, ClipMode, Goal};
+use crate::attack::gradient::{input_gradient, logits_host};
+use crate::attack::{enforce_budget, Attack, ClipMode, Goal};
 use crate::error::{check_eps, Error, Result};
 use crate::model::Classifier;
 use rand::SeedableRng;
@@ -144,9 +145,18 @@ pub fn sweep(
     let c = model.num_classes();
     let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
         crate::backend::flush_denormals();
-        let mut logits = vec![logits_host(model, ch.x, ch.y.len())];
         let mut rng = chunk_rng(cfg.seed, ch.index);
-        let advs = attack.run_multi(model, ch.x, Goal::Untargeted(ch.y), &attacked, cfg.clip, &mut rng);
+        let goal = Goal::Untargeted(ch.y);
+        // The clean logits come from the model, never from the attack: either a forward pass
+        // or the harness's own gradient call (whose logits are that forward pass's, bit for bit).
+        let (clean, advs) = if attack.starts_at_clean_gradient() {
+            let g = input_gradient(model, ch.x, ch.y);
+            let advs = attack.run_multi_from(model, ch.x, goal, &attacked, cfg.clip, &mut rng, &g);
+            (g.logits, advs)
+        } else {
+            (logits_host(model, ch.x, ch.y.len()), attack.run_multi(model, ch.x, goal, &attacked, cfg.clip, &mut rng))
+        };
+        let mut logits = vec![clean];
         for (mut adv, &e) in advs.into_iter().zip(&attacked) {
             enforce_budget(attack.norm(), &mut adv, ch.x, e, cfg.clip, model.bounds());
             logits.push(logits_host(model, &adv, ch.y.len()));
