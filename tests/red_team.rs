@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use redblue::attack::{gradient, Attack, ClipMode, Goal, Norm, Pgd};
 use redblue::eval::{self, judge, metrics::cross_entropy, SweepConfig};
-use redblue::model::Classifier;
+use redblue::model::{Classifier, Engine};
 
 fn total_loss(model: &dyn Classifier, x: &[f32], y: &[u8]) -> f64 {
     let logits = gradient::logits_host(model, x, y.len());
@@ -103,10 +103,15 @@ fn attack_conformance() {
             assert_eq!(advs[0], x, "{name}: eps 0 must return the clean images");
         }
         let cfg = SweepConfig { eps: vec![0.05, 0.1, 0.3], clip: ClipMode::Clipped, batch_size: 16, seed: 1 };
+        // Both engines: the eps 0 row is the clean evaluation bit for bit (accuracy, confidence,
+        // loss), whether the sweep took its clean logits from a forward pass or a gradient call.
+        for engine in [Engine::Native, Engine::Burn] {
+            let m = model.clone().with_engine(engine);
+            let clean = eval::evaluate(&m, &x, &y, 7).expect("clean");
+            let sweep = eval::sweep(&m, &attack, &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
+            assert_eq!(sweep.rows[0], clean, "{name} ({engine:?}): eps 0 row equals clean");
+        }
         let sweep = eval::sweep(&model, &attack, &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
-        let clean = eval::evaluate(&model, &x, &y, 7).expect("clean");
-        assert_eq!(sweep.rows[0].eps, 0.0);
-        assert_eq!(sweep.rows[0].accuracy, clean.accuracy, "{name}: eps 0 row equals clean");
         for w in sweep.rows.windows(2) {
             assert!(w[1].accuracy <= w[0].accuracy + 1e-12, "{name}: accuracy rose with eps");
             assert!(w[1].loss >= w[0].loss - 1e-3, "{name}: loss fell with eps");
