@@ -45,6 +45,26 @@ pub fn pgd_attack(cfg: &ReproduceConfig) -> Pgd {
     Pgd::madry(cfg.pgd_steps, cfg.pgd_restarts)
 }
 
+/// FGSM (clipped) at the PGD budgets on the PGD images. FGSM is deterministic and each eps
+/// is computed on its own, so when the PGD images are the whole set and the PGD budgets are
+/// among the FGSM ones, those rows are already in `fgsm_clipped`; otherwise the sweep runs.
+fn fgsm_on_pgd_set(
+    model: &Mlp,
+    fgsm_clipped: &[Row],
+    set: &EvalSet<'_>,
+    pgd_set: &EvalSet<'_>,
+    cfg: &ReproduceConfig,
+) -> Result<Vec<Row>> {
+    if pgd_set.y.len() == set.y.len() {
+        let eps = eval::sweep::eps_list(&cfg.pgd_eps)?;
+        let rows: Option<Vec<Row>> = eps.iter().map(|&e| fgsm_clipped.iter().find(|r| r.eps == e).cloned()).collect();
+        if let Some(rows) = rows {
+            return Ok(rows);
+        }
+    }
+    run_sweep(model, &Pgd::fgsm(), pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, 0)
+}
+
 /// Measures one trained model.
 pub fn measure(
     spec: &ModelSpec,
@@ -56,15 +76,17 @@ pub fn measure(
 ) -> Result<ModelResult> {
     let fgsm = Pgd::fgsm();
     let pgd_set = set.head(cfg.pgd_subset);
+    let fgsm_clipped = run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?;
+    let fgsm_on_pgd_subset = fgsm_on_pgd_set(model, &fgsm_clipped, set, &pgd_set, cfg)?;
     Ok(ModelResult {
         spec: spec.clone(),
         train: report.config.clone(),
         train_seconds,
         final_train_loss: report.epochs.last().map(|e| e.mean_loss).unwrap_or(f64::NAN),
-        fgsm_clipped: run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?,
         fgsm_unclipped: run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Unclipped, cfg, 0)?,
+        fgsm_clipped,
         pgd: run_sweep(model, &pgd_attack(cfg), &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, spec.seed)?,
-        fgsm_on_pgd_subset: run_sweep(model, &fgsm, &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, 0)?,
+        fgsm_on_pgd_subset,
     })
 }
 
@@ -84,4 +106,34 @@ pub fn curves(
         fgsm: run_sweep(model, &Pgd::fgsm(), &sub, &cfg.curve_eps, ClipMode::Clipped, cfg, 0)?,
         pgd: run_sweep(model, &pgd_attack(cfg), &sub, &cfg.curve_eps, ClipMode::Clipped, cfg, seed)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MlpConfig;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn reused_fgsm_rows_equal_a_fresh_sweep() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let arch = MlpConfig { input: 20, hidden: 30, classes: 10, init_std: 0.3, ..MlpConfig::default() };
+        let model = Mlp::init(arch, &mut rng).expect("init");
+        let x: Vec<f32> = (0..50 * 20).map(|_| rng.gen()).collect();
+        let y: Vec<u8> = (0..50).map(|_| rng.gen_range(0..10)).collect();
+        let set = EvalSet { x: &x, y: &y, dim: 20 };
+        let cfg = ReproduceConfig { pgd_eps: vec![0.25, 0.10], eval_batch: 16, ..ReproduceConfig::default() };
+        let fgsm_clipped = run_sweep(&model, &Pgd::fgsm(), &set, &cfg.fgsm_eps, ClipMode::Clipped, &cfg, 0).expect("sweep");
+        let reused = fgsm_on_pgd_set(&model, &fgsm_clipped, &set, &set.head(None), &cfg).expect("reuse");
+        let fresh = run_sweep(&model, &Pgd::fgsm(), &set, &cfg.pgd_eps, ClipMode::Clipped, &cfg, 0).expect("sweep");
+        assert_eq!(reused, fresh);
+        assert_eq!(reused.iter().map(|r| r.eps).collect::<Vec<_>>(), [0.0, 0.10, 0.25]);
+        // A budget FGSM did not run, or a smaller PGD set, is swept afresh.
+        let other = ReproduceConfig { pgd_eps: vec![0.2], ..cfg.clone() };
+        let swept = fgsm_on_pgd_set(&model, &fgsm_clipped, &set, &set, &other).expect("sweep");
+        assert_eq!(swept[1].eps, 0.2);
+        let head = set.head(Some(20));
+        assert_eq!(fgsm_on_pgd_set(&model, &fgsm_clipped, &set, &head, &cfg).expect("sweep")[0].n, 20);
+    }
 }
