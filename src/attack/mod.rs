@@ -91,8 +91,5 @@ pub fn enforce_budget(
     clip: ClipMode,
     bounds: (f32, f32),
 ) {
-    norm.project(x_adv, x0, eps);
-    if clip == ClipMode::Clipped {
-        norm::clamp(x_adv, bounds);
-    }
+    norm.project_clamp(x_adv, x0, eps, (clip == ClipMode::Clipped).then_some(bounds));
 }

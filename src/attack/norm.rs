@@ -50,6 +50,25 @@ impl Norm {
         }
     }
 
+    /// [`Norm::project`] then, with `bounds`, [`clamp`], in one pass (the same operations per
+    /// value, so the same result).
+    pub fn project_clamp(self, x: &mut [f32], x0: &[f32], eps: f32, bounds: Option<(f32, f32)>) {
+        match (self, bounds) {
+            (Norm::Linf, Some((lo, hi))) => project_clamp_linf(x, x0, eps, lo, hi),
+            (Norm::Linf, None) => project_linf(x, x0, eps),
+        }
+    }
+
+    /// One step from `x0`'s neighbourhood in place: `x += alpha · normalize_grad(grad)`, then
+    /// projection onto the eps-ball around `x0` and, with `bounds`, clamping, in one pass (the
+    /// same operations per value as [`Norm::ascend`] then [`Norm::project_clamp`]).
+    pub fn ascend_project(self, x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, bounds: Option<(f32, f32)>) {
+        let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        match self {
+            Norm::Linf => ascend_project_linf(x, grad, alpha, x0, eps, lo, hi),
+        }
+    }
+
     /// Uniform random point in the eps-ball around `x0`.
     pub fn random_start(self, x0: &[f32], eps: f32, rng: &mut dyn rand::RngCore) -> Vec<f32> {
         match self {
@@ -92,6 +111,30 @@ crate::multiversion! {
 }
 
 #[inline(always)]
+fn project_clamp_linf_imp<const F: bool>(x: &mut [f32], x0: &[f32], eps: f32, lo: f32, hi: f32) {
+    x.iter_mut().zip(x0).for_each(|(v, c)| *v = v.max(c - eps).min(c + eps).max(lo).min(hi));
+}
+
+crate::multiversion! {
+    fn project_clamp_linf(x: &mut [f32], x0: &[f32], eps: f32, lo: f32, hi: f32) => project_clamp_linf_imp
+}
+
+// Unbounded clipping (lo = -inf, hi = +inf) leaves every finite value unchanged.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn ascend_project_linf_imp<const F: bool>(x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, lo: f32, hi: f32) {
+    x.iter_mut().zip(grad).zip(x0).for_each(|((v, g), c)| {
+        let stepped = *v + alpha * sign(*g);
+        *v = stepped.max(c - eps).min(c + eps).max(lo).min(hi);
+    });
+}
+
+crate::multiversion! {
+    #[allow(clippy::too_many_arguments)]
+    fn ascend_project_linf(x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, lo: f32, hi: f32) => ascend_project_linf_imp
+}
+
+#[inline(always)]
 fn clamp_imp<const F: bool>(x: &mut [f32], lo: f32, hi: f32) {
     x.iter_mut().for_each(|v| *v = v.max(lo).min(hi));
 }
@@ -103,4 +146,41 @@ crate::multiversion! {
 /// Clamps every value into `[lo, hi]` in place.
 pub fn clamp(x: &mut [f32], (lo, hi): (f32, f32)) {
     clamp_all(x, lo, hi);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_passes_equal_the_separate_ones() {
+        let n = 103;
+        let x0: Vec<f32> = (0..n).map(|i| (i % 11) as f32 / 10.0).collect();
+        let x: Vec<f32> = (0..n).map(|i| x0[i] + ((i * 7) % 5) as f32 * 0.03 - 0.06).collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+        for bounds in [Some((0.0, 1.0)), None] {
+            let mut fused = x.clone();
+            Norm::Linf.ascend_project(&mut fused, &g, 0.04, &x0, 0.05, bounds);
+            let mut sep = x.clone();
+            Norm::Linf.ascend(&mut sep, &g, 0.04);
+            Norm::Linf.project(&mut sep, &x0, 0.05);
+            if let Some(b) = bounds {
+                clamp(&mut sep, b);
+            }
+            assert_eq!(fused, sep);
+            let mut pc = x.clone();
+            Norm::Linf.project_clamp(&mut pc, &x0, 0.05, bounds);
+            let mut sep = x.clone();
+            Norm::Linf.project(&mut sep, &x0, 0.05);
+            if let Some(b) = bounds {
+                clamp(&mut sep, b);
+            }
+            assert_eq!(pc, sep);
+        }
+        // Something was actually projected and clipped.
+        let mut y = x.clone();
+        Norm::Linf.ascend_project(&mut y, &g, 0.5, &x0, 0.05, Some((0.0, 1.0)));
+        assert!(y.iter().zip(&x0).any(|(a, b)| (a - b).abs() > 0.049));
+        assert!(y.contains(&0.0) && y.contains(&1.0));
+    }
 }

@@ -78,8 +78,8 @@ impl Pgd {
         let alpha = self.rel_step * eps * goal.step_sign();
         for _ in 0..self.steps {
             let g = gradient::input_gradient(model, &x, goal.labels()).grad;
-            norm.ascend(&mut x, &g, alpha);
-            enforce_budget(norm, &mut x, x0, eps, clip, bounds);
+            // x += alpha·sign(g), projected and clipped, in one pass (as `enforce_budget`).
+            norm.ascend_project(&mut x, &g, alpha, x0, eps, (clip == ClipMode::Clipped).then_some(bounds));
         }
         x
     }
@@ -201,8 +201,8 @@ impl Pgd {
         eps.iter()
             .map(|&e| {
                 let mut adv = x.to_vec();
-                Norm::Linf.ascend(&mut adv, grad, s * e);
-                enforce_budget(Norm::Linf, &mut adv, x, e, clip, model.bounds());
+                let bounds = (clip == ClipMode::Clipped).then_some(model.bounds());
+                Norm::Linf.ascend_project(&mut adv, grad, s * e, x, e, bounds);
                 adv
             })
             .collect()
