@@ -283,6 +283,28 @@ fn train_writes_model_reports_accuracy_and_refuses_overwrite() {
 }
 
 #[test]
+fn both_engines_train_the_same_model_and_record_which_ran() {
+    let w = world();
+    let mut acc = Vec::new();
+    for engine in ["native", "burn"] {
+        let model = w.path(&format!("{engine}.safetensors"));
+        let mut extra = World::train_args(&model, 3);
+        extra.extend(["--engine".into(), engine.into(), "--json".into()]);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let v = w.run(&["train"], &extra).ok().json();
+        acc.push(v["test"]["accuracy"].as_f64().unwrap_or_else(|| panic!("no test.accuracy in {v}")));
+        let (_, meta) = redblue::model::file::load(&model).unwrap();
+        assert_eq!(meta.train["train"]["engine"].as_str(), Some(engine), "{}", meta.train);
+    }
+    // Same seed, same draws; the engines differ only by float rounding.
+    assert!((acc[0] - acc[1]).abs() <= 0.01, "native {} vs burn {}", acc[0], acc[1]);
+    let bad = World::train_args(&w.path("x.safetensors"), 3);
+    let mut bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    bad.extend(["--engine", "gpu"]);
+    w.run(&["train"], &bad).fails_with(&["--engine", "gpu"]);
+}
+
+#[test]
 fn same_seed_same_weights_different_seed_different_weights() {
     let w = world();
     let a = w.train("a.safetensors", 7);
