@@ -36,13 +36,6 @@ impl Norm {
         }
     }
 
-    /// One steepest-ascent step in place: `x += alpha · normalize_grad(grad)`.
-    pub fn ascend(self, x: &mut [f32], grad: &[f32], alpha: f32) {
-        match self {
-            Norm::Linf => ascend_sign(x, grad, alpha),
-        }
-    }
-
     /// Projects `x` onto the eps-ball around `x0`, in place.
     pub fn project(self, x: &mut [f32], x0: &[f32], eps: f32) {
         match self {
@@ -61,7 +54,7 @@ impl Norm {
 
     /// One step from `x0`'s neighbourhood in place: `x += alpha · normalize_grad(grad)`, then
     /// projection onto the eps-ball around `x0` and, with `bounds`, clamping, in one pass (the
-    /// same operations per value as [`Norm::ascend`] then [`Norm::project_clamp`]).
+    /// same operations per value as those steps one after another).
     pub fn ascend_project(self, x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, bounds: Option<(f32, f32)>) {
         let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         match self {
@@ -91,15 +84,6 @@ pub fn sign(x: f32) -> f32 {
 // The element-wise loops below run on every attack step; `multiversion!` compiles them for
 // AVX-512/AVX2 as well. They use max/min rather than `clamp` (no per-element bounds assertion,
 // so they vectorise); a NaN pixel comes out as a bound instead of NaN.
-
-#[inline(always)]
-fn ascend_sign_imp<const F: bool>(x: &mut [f32], grad: &[f32], alpha: f32) {
-    x.iter_mut().zip(grad).for_each(|(v, g)| *v += alpha * sign(*g));
-}
-
-crate::multiversion! {
-    fn ascend_sign(x: &mut [f32], grad: &[f32], alpha: f32) => ascend_sign_imp
-}
 
 #[inline(always)]
 fn project_linf_imp<const F: bool>(x: &mut [f32], x0: &[f32], eps: f32) {
@@ -161,8 +145,9 @@ mod tests {
         for bounds in [Some((0.0, 1.0)), None] {
             let mut fused = x.clone();
             Norm::Linf.ascend_project(&mut fused, &g, 0.04, &x0, 0.05, bounds);
-            let mut sep = x.clone();
-            Norm::Linf.ascend(&mut sep, &g, 0.04);
+            let mut dir = g.clone();
+            Norm::Linf.normalize_grad(&mut dir);
+            let mut sep: Vec<f32> = x.iter().zip(&dir).map(|(v, d)| v + 0.04 * d).collect();
             Norm::Linf.project(&mut sep, &x0, 0.05);
             if let Some(b) = bounds {
                 clamp(&mut sep, b);

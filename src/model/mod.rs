@@ -24,16 +24,6 @@ pub enum Engine {
     Burn,
 }
 
-impl Engine {
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Native => "native",
-            Engine::Burn => "burn",
-        }
-    }
-}
-
 /// A differentiable image classifier in eval mode (no dropout).
 pub trait Classifier: Sync {
     /// Raw logits `[N, classes]` for a batch of flattened images `[N, input_dim]`.

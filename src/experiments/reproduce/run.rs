@@ -174,9 +174,10 @@ pub fn run(
 
     let chosen = analysis::select(cfg, &grid).chosen;
     on_event(Event::Phase(format!("adversarial training (chosen l1={}, l2={})", chosen.0, chosen.1)));
-    let late: Vec<ModelSpec> = plan::adv_specs(cfg, chosen).into_iter().filter(|s| !early.contains(s)).collect();
+    let adv_specs = plan::adv_specs(cfg, chosen);
+    let late: Vec<ModelSpec> = adv_specs.iter().filter(|s| !early.contains(s)).cloned().collect();
     done.extend(parallel_map(&late, opts.jobs, &work)?);
-    let adv: Vec<ModelResult> = plan::adv_specs(cfg, chosen)
+    let adv: Vec<ModelResult> = adv_specs
         .iter()
         .filter_map(|spec| done.iter().find(|r| &r.spec == spec).cloned())
         .collect();
