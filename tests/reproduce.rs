@@ -78,8 +78,11 @@ fn quick_reproduction_on_real_mnist() {
         for (f, p) in m.fgsm_on_pgd_subset.iter().zip(&m.pgd) {
             assert_eq!(f.eps, p.eps);
             // PGD-10 (quick config) on a 1-epoch, nearly linear model is about as strong as
-            // FGSM, which is optimal for a linear model; allow a few of the 300 images.
-            assert!(p.accuracy <= f.accuracy + 0.01, "{} eps {}: PGD {} > FGSM {}", m.spec.name, p.eps, p.accuracy, f.accuracy);
+            // FGSM, which is optimal for a linear model; allow a few of the 300 images (3), or
+            // 6 for FGSM-trained models, against which FGSM at the training eps can do a little
+            // better than a short PGD from a random start.
+            let slack = if m.spec.adv_eps.is_some() { 0.02 } else { 0.01 };
+            assert!(p.accuracy <= f.accuracy + slack + 1e-9, "{} eps {}: PGD {} > FGSM {}", m.spec.name, p.eps, p.accuracy, f.accuracy);
         }
     }
     for c in &r.curves {

@@ -10,6 +10,7 @@ use super::{Classifier, Engine};
 use crate::attack::gradient::InputGradient;
 use crate::backend::tensor2;
 use crate::error::{Error, Result};
+use crate::native::layout::Params;
 use crate::native::mlp::Weights;
 use burn::tensor::{activation::relu, Tensor};
 use rand::{Rng, RngCore};
@@ -78,8 +79,9 @@ pub struct Mlp {
     pub config: MlpConfig,
     /// Which engine computes logits and gradients.
     pub engine: Engine,
-    /// `[w1 [in, hidden], b1 [1, hidden], w2 [hidden, classes], b2 [1, classes]]`, row-major.
-    params: [Vec<f32>; 4],
+    /// `w1 [in, hidden]`, `b1 [hidden]`, `w2 [hidden, classes]`, `b2 [classes]`, stored in the
+    /// native engine's padded layout ([`Params`]); [`Mlp::to_host`] gives burn layout.
+    params: Params,
 }
 
 /// Inverted dropout with drop probability `p`: one uniform 32-bit value per element (see
@@ -115,6 +117,16 @@ impl Dropout {
         crate::native::elementwise::splitmix_bits(bits, key);
     }
 
+    /// [`Dropout::draw`] for `rows` rows of `units` values stored with row `stride` (the
+    /// padded hidden layer): the same values as an unpadded draw of `rows·units`, 0 in the
+    /// padding.
+    pub fn draw_rows(&self, rng: &mut dyn RngCore, rows: usize, units: usize, stride: usize, bits: &mut Vec<u32>) {
+        let key = rng.next_u64();
+        bits.clear();
+        bits.resize(rows * stride, 0);
+        crate::native::elementwise::splitmix_rows(bits, key, units, stride);
+    }
+
     /// The probability of keeping an element.
     pub fn keep_fraction(&self) -> f64 {
         self.threshold as f64 / 4_294_967_296.0
@@ -139,7 +151,8 @@ impl Mlp {
         let (i, h, c) = (config.input, config.hidden, config.classes);
         let w1: Vec<f32> = (0..i * h).map(|_| normal.sample(rng)).collect();
         let w2: Vec<f32> = (0..h * c).map(|_| normal.sample(rng)).collect();
-        Ok(Mlp { config, engine: Engine::default(), params: [w1, vec![0.0; h], w2, vec![0.0; c]] })
+        let params = Params::from_host(&[w1, vec![0.0; h], w2, vec![0.0; c]], i, h, c);
+        Ok(Mlp { config, engine: Engine::default(), params })
     }
 
     /// Builds a model from host parameters in burn layout, checking every shape.
@@ -155,7 +168,8 @@ impl Mlp {
                 });
             }
         }
-        Ok(Mlp { config, engine: Engine::default(), params: host })
+        let params = Params::from_host(&host, config.input, config.hidden, config.classes);
+        Ok(Mlp { config, engine: Engine::default(), params })
     }
 
     /// The same model computed by `engine`.
@@ -164,37 +178,34 @@ impl Mlp {
         self
     }
 
-    /// The parameters on the host, in burn layout.
-    pub fn params(&self) -> &[Vec<f32>; 4] {
+    /// The parameters in the native engine's padded layout.
+    pub fn native_params(&self) -> &Params {
         &self.params
     }
 
-    /// Mutable parameters for the optimiser (shapes must be kept).
-    pub(crate) fn params_mut(&mut self) -> &mut [Vec<f32>; 4] {
+    /// Mutable padded parameters for the native optimiser (the padding must stay zero).
+    pub(crate) fn native_params_mut(&mut self) -> &mut Params {
         &mut self.params
+    }
+
+    /// Replaces the parameters with `host` in burn layout (same shapes, from the burn
+    /// optimiser).
+    pub(crate) fn set_host(&mut self, host: &[Vec<f32>; 4]) {
+        self.params = Params::from_host(host, self.config.input, self.config.hidden, self.config.classes);
     }
 
     /// The parameters as burn tensors (`[in, h]`, `[1, h]`, `[h, c]`, `[1, c]`).
     pub fn tensors(&self) -> Vec<Tensor<2>> {
-        self.params
-            .iter()
+        self.to_host()
+            .into_iter()
             .zip(Self::shapes(&self.config))
-            .map(|(p, (r, c))| tensor2(p.clone(), r, c))
+            .map(|(p, (r, c))| tensor2(p, r, c))
             .collect()
     }
 
-    /// A borrowed view for the native kernels.
+    /// A borrowed view for the native kernels (padded layout).
     pub fn weights(&self) -> Weights<'_> {
-        let [w1, b1, w2, b2] = &self.params;
-        Weights {
-            w1,
-            b1,
-            w2,
-            b2,
-            input: self.config.input,
-            hidden: self.config.hidden,
-            classes: self.config.classes,
-        }
+        self.params.weights()
     }
 
     /// Shapes of the four parameters in burn layout.
@@ -234,7 +245,7 @@ impl Mlp {
 
     /// The parameters copied, in burn layout.
     pub fn to_host(&self) -> [Vec<f32>; 4] {
-        self.params.clone()
+        self.params.to_host()
     }
 
     /// Number of trainable scalars.

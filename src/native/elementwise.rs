@@ -104,6 +104,24 @@ crate::multiversion! {
     pub fn splitmix_bits(out: &mut [u32], key: u64) => splitmix_bits_imp
 }
 
+#[inline(always)]
+fn splitmix_rows_imp<const F: bool>(out: &mut [u32], key: u64, units: usize, stride: usize) {
+    for (r, row) in out.chunks_exact_mut(stride.max(1)).enumerate() {
+        let (real, pad) = row.split_at_mut(units.min(stride));
+        let base = (r * units) as u64;
+        for (j, o) in real.iter_mut().enumerate() {
+            *o = (splitmix64(key, base + j as u64) >> 32) as u32;
+        }
+        pad.fill(0);
+    }
+}
+
+crate::multiversion! {
+    /// [`splitmix_bits`] for `out.len() / stride` rows of `units` values laid out with row
+    /// `stride`: value `(r, j)` gets stream element `r·units + j` (as if unpadded), padding 0.
+    pub fn splitmix_rows(out: &mut [u32], key: u64, units: usize, stride: usize) => splitmix_rows_imp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +179,14 @@ mod tests {
         splitmix_bits(&mut many, 42);
         let high = many.iter().filter(|&&v| v >= 1 << 31).count();
         assert!((4800..5200).contains(&high), "{high}");
+        // Padded rows: the same stream as the unpadded layout, zeros in the padding.
+        let mut flat = vec![0u32; 3 * 5];
+        splitmix_bits(&mut flat, 9);
+        let mut rows = vec![7u32; 3 * 8];
+        splitmix_rows(&mut rows, 9, 5, 8);
+        for r in 0..3 {
+            assert_eq!(&rows[r * 8..r * 8 + 5], &flat[r * 5..r * 5 + 5]);
+            assert_eq!(&rows[r * 8 + 5..r * 8 + 8], &[0, 0, 0]);
+        }
     }
 }

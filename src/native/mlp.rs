@@ -1,11 +1,13 @@
 //! Eval-mode forward pass and input gradient of the MLP on the host.
 
+use super::aligned::AlignedVec;
 use super::dense::{matmul, Mat};
 use super::elementwise::{add_rows, count_nonzero, relu, relu_backward};
 use super::sparse::{scatter_times, SparseRows};
 
-/// A borrowed view of the MLP's parameters in burn layout (`w1 [input, hidden]`,
-/// `b1 [hidden]`, `w2 [hidden, classes]`, `b2 [classes]`).
+/// A borrowed view of the MLP's parameters (`w1 [input, hidden]`, `b1 [hidden]`,
+/// `w2 [hidden, classes]`, `b2 [classes]`, row-major), usually in the padded layout of
+/// [`super::layout`], where `hidden` is the padded width and `units` the real one.
 #[derive(Clone, Copy, Debug)]
 pub struct Weights<'a> {
     /// First-layer weights.
@@ -18,8 +20,10 @@ pub struct Weights<'a> {
     pub b2: &'a [f32],
     /// Pixels per image.
     pub input: usize,
-    /// Hidden units.
+    /// Hidden width as stored (row stride of `w1`; padded units have zero weights).
     pub hidden: usize,
+    /// Real hidden units (dropout draws one value per real unit).
+    pub units: usize,
     /// Classes.
     pub classes: usize,
 }
@@ -49,10 +53,10 @@ const GROUP: usize = 128;
 /// First-layer pre-activations `z1 = x·W1 + b1` for `n` images. Each row independently uses
 /// the sparse or the dense kernel (a function of that row alone), so an image's result does
 /// not depend on the rest of its batch.
-pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut Vec<f32>) {
+pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut AlignedVec) {
     let (d, h) = (w.input, w.hidden);
-    z1.clear();
-    z1.resize(n * h, 0.0);
+    // Every row is written below: the bias then the sparse product, or the dense product.
+    z1.set_len_uninit(n * h);
     let mut dense_rows = Vec::new();
     let (mut rows, mut cols) = (SparseRows::default(), SparseRows::default());
     for g0 in (0..n).step_by(GROUP) {
@@ -106,14 +110,14 @@ pub fn layer2(w: &Weights<'_>, hidden: &[f32], n: usize) -> Vec<f32> {
 #[derive(Clone, Debug)]
 pub struct Forward {
     /// Post-ReLU hidden activations `[n, hidden]`.
-    pub hidden: Vec<f32>,
+    pub hidden: AlignedVec,
     /// Logits `[n, classes]`.
     pub logits: Vec<f32>,
 }
 
 /// Eval-mode forward pass (no dropout) of `n` images.
 pub fn forward(w: &Weights<'_>, x: &[f32], n: usize) -> Forward {
-    let mut hidden = Vec::new();
+    let mut hidden = AlignedVec::default();
     layer1(w, x, n, &mut hidden);
     relu(&mut hidden);
     let logits = layer2(w, &hidden, n);
@@ -151,7 +155,8 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
         .zip(labels)
         .map(|((row, out), &y)| ce_grad_row(row, y as usize, 1.0, out))
         .collect();
-    let mut dz1 = vec![0.0f32; n * h];
+    let mut dz1 = AlignedVec::default();
+    dz1.set_len_uninit(n * h); // overwritten by the product
     matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
     relu_backward(&mut dz1, &fwd.hidden, 1.0);
     let mut grad = vec![0.0f32; n * w.input];

@@ -9,6 +9,8 @@
 //!   gradient and the RMSProp update ([`train`], [`elementwise`]); dropout draws come from a
 //!   counter-based stream that fills a whole mask in SIMD;
 //! - dense products go to the `gemm` crate, the same one burn uses ([`dense`]);
+//! - the hidden layer is padded to a multiple of 16 units and every buffer starts on a cache
+//!   line, so no 64-float block straddles two lines ([`layout`], [`aligned`]);
 //! - hot loops are compiled for AVX-512 and AVX2+FMA and chosen at run time ([`simd`]).
 //!
 //! Every output element is accumulated in a fixed order, so results do not depend on the
@@ -16,8 +18,10 @@
 //! definitions and the whole engine (logits, input gradients, training steps) with the burn
 //! path.
 
+pub mod aligned;
 pub mod dense;
 pub mod elementwise;
+pub mod layout;
 pub mod mlp;
 pub mod simd;
 pub mod sparse;

@@ -1,5 +1,6 @@
 //! One training pass (dropout, forward, backward) and the fused penalty + RMSProp update.
 
+use super::aligned::AlignedVec;
 use super::dense::{matmul, Mat};
 use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
@@ -15,9 +16,9 @@ pub struct Workspace {
     sparse_t: SparseRows,
     bits: Vec<u32>,
     dense: Vec<f32>,
-    hidden: Vec<f32>,
+    hidden: AlignedVec,
     dz2: Vec<f32>,
-    dz1: Vec<f32>,
+    dz1: AlignedVec,
 }
 
 /// Dropout settings of one pass.
@@ -40,7 +41,7 @@ pub fn accumulate_pass(
     masks: Masks,
     rng: &mut dyn RngCore,
     weight: f32,
-    grads: &mut [Vec<f32>; 4],
+    grads: &mut [AlignedVec; 4],
     ws: &mut Workspace,
 ) -> f64 {
     let (n, d, h, c) = (labels.len(), w.input, w.hidden, w.classes);
@@ -74,8 +75,7 @@ pub fn accumulate_pass(
         }
     }
     // First layer, fused bias + ReLU + hidden dropout.
-    ws.hidden.clear();
-    ws.hidden.resize(n * h, 0.0);
+    ws.hidden.set_len_uninit(n * h); // the bias or the dense product overwrites it
     if sparse {
         fill_rows(&mut ws.hidden, w.b1);
         ws.sparse.transpose_into(&mut ws.sparse_t);
@@ -86,7 +86,7 @@ pub fn accumulate_pass(
     }
     match &masks.hidden {
         Some(m) => {
-            m.draw(rng, n * h, &mut ws.bits);
+            m.draw_rows(rng, n, w.units, h, &mut ws.bits);
             relu_dropout(&mut ws.hidden, &ws.bits, *m);
         }
         None => relu(&mut ws.hidden),
@@ -104,8 +104,7 @@ pub fn accumulate_pass(
     sum_rows_into(g_b2, &ws.dz2);
     matmul(Mat::new(&ws.hidden, n, h).t(), Mat::new(&ws.dz2, n, c), g_w2, true);
     // Back through layer 2, ReLU and dropout: d h / d z = mask scale where h > 0, else 0.
-    ws.dz1.clear();
-    ws.dz1.resize(n * h, 0.0);
+    ws.dz1.set_len_uninit(n * h); // overwritten by the product
     matmul(Mat::new(&ws.dz2, n, c), Mat::new(w.w2, h, c).t(), &mut ws.dz1, false);
     let hscale = masks.hidden.map_or(1.0, |m| m.scale());
     relu_backward(&mut ws.dz1, &ws.hidden, hscale);

@@ -10,6 +10,7 @@ use crate::attack::gradient::one_hot;
 use crate::backend::{tensor2, to_host};
 use crate::model::mlp::{Dropout, WEIGHT_PARAMS};
 use crate::model::{Engine, Mlp};
+use crate::native::aligned::AlignedVec;
 use crate::native::train::{accumulate_pass, rmsprop_step, Masks, Update, Workspace};
 use burn::tensor::{activation::log_softmax, Tensor};
 use rand::RngCore;
@@ -24,8 +25,8 @@ pub enum Stepper {
 
 /// State of the native engine.
 pub struct NativeState {
-    mean_square: [Vec<f32>; 4],
-    grads: [Vec<f32>; 4],
+    mean_square: [AlignedVec; 4],
+    grads: [AlignedVec; 4],
     ws: Workspace,
 }
 
@@ -45,7 +46,9 @@ impl Stepper {
         match cfg.engine {
             Engine::Burn => Stepper::Burn(RmsProp::new(cfg.lr, cfg.rms_decay, cfg.rms_eps, 4)),
             Engine::Native => {
-                let zeros = || -> [Vec<f32>; 4] { std::array::from_fn(|k| vec![0.0; model.params()[k].len()]) };
+                // In the native layout (hidden padded): the padding's gradients stay 0.
+                let p = model.native_params();
+                let zeros = || -> [AlignedVec; 4] { std::array::from_fn(|k| AlignedVec::zeros(p.tensors[k].len())) };
                 Stepper::Native(Box::new(NativeState { mean_square: zeros(), grads: zeros(), ws: Workspace::default() }))
             }
         }
@@ -95,8 +98,9 @@ fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsPro
             opt.step(k, &mut params[k], g);
         }
     }
-    for (dst, p) in model.params_mut().iter_mut().zip(params) {
-        *dst = to_host(p);
+    let host: Vec<Vec<f32>> = params.into_iter().map(to_host).collect();
+    if let Ok(host) = <[Vec<f32>; 4]>::try_from(host) {
+        model.set_host(&host);
     }
     value
 }
@@ -117,7 +121,7 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
     if !loss.is_finite() {
         return loss;
     }
-    for (k, p) in model.params_mut().iter_mut().enumerate() {
+    for (k, p) in model.native_params_mut().tensors.iter_mut().enumerate() {
         let penalised = WEIGHT_PARAMS.contains(&k);
         let u = Update {
             lr: cfg.lr as f32,
