@@ -127,6 +127,19 @@ impl Dropout {
         crate::native::elementwise::splitmix_rows(bits, key, units, stride);
     }
 
+    /// The key of a new mask: one 64-bit draw of `rng`, as [`Dropout::draw`] takes it.
+    pub fn draw_key(&self, rng: &mut dyn RngCore) -> u64 {
+        rng.next_u64()
+    }
+
+    /// The values [`Dropout::draw`] would give at positions `base + pos[i]` of the mask keyed
+    /// by `key`, without drawing the others.
+    pub fn draw_at(&self, key: u64, base: u64, pos: &[u16], bits: &mut Vec<u32>) {
+        bits.clear();
+        bits.resize(pos.len(), 0);
+        crate::native::elementwise::splitmix_at(bits, key, base, pos);
+    }
+
     /// The probability of keeping an element.
     pub fn keep_fraction(&self) -> f64 {
         self.threshold as f64 / 4_294_967_296.0

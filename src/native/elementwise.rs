@@ -122,6 +122,18 @@ crate::multiversion! {
     pub fn splitmix_rows(out: &mut [u32], key: u64, units: usize, stride: usize) => splitmix_rows_imp
 }
 
+#[inline(always)]
+fn splitmix_at_imp<const F: bool>(out: &mut [u32], key: u64, base: u64, pos: &[u16]) {
+    for (o, &p) in out.iter_mut().zip(pos) {
+        *o = (splitmix64(key, base + u64::from(p)) >> 32) as u32;
+    }
+}
+
+crate::multiversion! {
+    /// `out[i]` = [`splitmix_bits`]'s value at position `base + pos[i]`.
+    pub fn splitmix_at(out: &mut [u32], key: u64, base: u64, pos: &[u16]) => splitmix_at_imp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +191,10 @@ mod tests {
         splitmix_bits(&mut many, 42);
         let high = many.iter().filter(|&&v| v >= 1 << 31).count();
         assert!((4800..5200).contains(&high), "{high}");
+        // Chosen positions: the same values as the whole stream.
+        let mut at = vec![0u32; 3];
+        splitmix_at(&mut at, 1_234_567, 90, &[0, 3, 9]);
+        assert_eq!(at, [out[90], out[93], out[99]]);
         // Padded rows: the same stream as the unpadded layout, zeros in the padding.
         let mut flat = vec![0u32; 3 * 5];
         splitmix_bits(&mut flat, 9);

@@ -23,6 +23,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod layout;
 pub mod mlp;
+pub mod nonzeros;
 pub mod simd;
 pub mod sparse;
 pub mod train;

@@ -11,6 +11,7 @@ use crate::backend::{tensor2, to_host};
 use crate::model::mlp::{Dropout, WEIGHT_PARAMS};
 use crate::model::{Engine, Mlp};
 use crate::native::aligned::AlignedVec;
+use crate::native::nonzeros::Images;
 use crate::native::train::{accumulate_pass, rmsprop_step, Masks, Update, Workspace};
 use burn::tensor::{activation::log_softmax, Tensor};
 use rand::RngCore;
@@ -33,7 +34,7 @@ pub struct NativeState {
 /// A batch to learn from: the clean images and, with adversarial training, the crafted ones.
 pub struct Batch<'a> {
     /// Clean images `[n, input]`.
-    pub x: &'a [f32],
+    pub x: Images<'a>,
     /// Labels.
     pub y: &'a [u8],
     /// Adversarial images of the current model and their weight `a`.
@@ -79,12 +80,14 @@ fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsPro
         let logits = Mlp::forward_with(&tracked, tensor2(xs.to_vec(), n, d), im, hm);
         mean_ce(logits, b.y, arch.classes)
     };
+    let mut clean_x = Vec::new();
+    b.x.gather_into(d, &mut clean_x);
     let mut loss = match b.adv {
         Some((xa, a)) => {
-            let clean = ce_of(b.x).mul_scalar(1.0 - a);
+            let clean = ce_of(&clean_x).mul_scalar(1.0 - a);
             clean + ce_of(xa).mul_scalar(a)
         }
-        None => ce_of(b.x),
+        None => ce_of(&clean_x),
     };
     let weights: Vec<&Tensor<2>> = WEIGHT_PARAMS.iter().map(|&k| &tracked[k]).collect();
     if let Some(p) = weight_penalty(&weights, cfg.l1, cfg.l2) {
@@ -113,7 +116,7 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
     let mut loss = match b.adv {
         Some((xa, a)) => {
             let clean = accumulate_pass(&w, b.x, b.y, masks, rng, (1.0 - a) as f32, &mut st.grads, &mut st.ws);
-            let adv = accumulate_pass(&w, xa, b.y, masks, rng, a as f32, &mut st.grads, &mut st.ws);
+            let adv = accumulate_pass(&w, Images::Dense(xa), b.y, masks, rng, a as f32, &mut st.grads, &mut st.ws);
             (1.0 - a) * clean + a * adv
         }
         None => accumulate_pass(&w, b.x, b.y, masks, rng, 1.0, &mut st.grads, &mut st.ws),

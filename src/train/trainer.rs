@@ -5,7 +5,8 @@ use super::step::{Batch, Stepper};
 use super::TrainConfig;
 use crate::attack::{Attack, Goal, Pgd};
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::{Engine, Mlp};
+use crate::native::nonzeros::{Images, NonZeros};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -85,16 +86,28 @@ pub fn train(
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
     let mut xb = Vec::with_capacity(cfg.batch_size * d);
+    // The native engine builds each batch's sparse input straight from the training set.
+    let index = match cfg.engine {
+        Engine::Native => NonZeros::new(&x[..n * d], d),
+        Engine::Burn => None,
+    };
     for epoch in 1..=cfg.epochs {
         let start = Instant::now();
         order.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
-            xb.clear();
             let yb: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
-            for &i in idx {
-                xb.extend_from_slice(&x[i * d..(i + 1) * d]);
+            // A dense copy only where something needs it: the adversarial hook, or no index.
+            if cfg.adv.is_some() || index.is_none() {
+                xb.clear();
+                for &i in idx {
+                    xb.extend_from_slice(&x[i * d..(i + 1) * d]);
+                }
             }
+            let images = match &index {
+                Some(index) => Images::Rows { all: &x[..n * d], index, rows: idx },
+                None => Images::Dense(&xb),
+            };
             // The hook: adversarial examples of the current model (eval mode, one FGSM step).
             let x_adv = cfg.adv.as_ref().map(|adv| {
                 let mut no_rng = rand::rngs::mock::StepRng::new(0, 0);
@@ -107,7 +120,7 @@ pub fn train(
                 (Some(a), Some(xa)) => Some((xa.as_slice(), a.weight)),
                 _ => None,
             };
-            let loss_value = stepper.step(cfg, &mut model, &Batch { x: &xb, y: &yb, adv }, &mut rng);
+            let loss_value = stepper.step(cfg, &mut model, &Batch { x: images, y: &yb, adv }, &mut rng);
             if !loss_value.is_finite() {
                 return Err(Error::param(
                     "lr",
