@@ -62,6 +62,15 @@ impl Norm {
         }
     }
 
+    /// [`Norm::ascend_project`] from `x = x0`, into a new image (no copy of `x0` first; the
+    /// same operations per value).
+    pub fn step_from(self, x0: &[f32], grad: &[f32], alpha: f32, eps: f32, bounds: Option<(f32, f32)>) -> Vec<f32> {
+        let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        match self {
+            Norm::Linf => step_from_linf(x0, grad, alpha, eps, lo, hi),
+        }
+    }
+
     /// Uniform random point in the eps-ball around `x0`.
     pub fn random_start(self, x0: &[f32], eps: f32, rng: &mut dyn rand::RngCore) -> Vec<f32> {
         match self {
@@ -113,6 +122,21 @@ fn ascend_project_linf_imp<const F: bool>(x: &mut [f32], grad: &[f32], alpha: f3
     });
 }
 
+#[inline(always)]
+fn step_from_linf_imp<const F: bool>(x0: &[f32], grad: &[f32], alpha: f32, eps: f32, lo: f32, hi: f32) -> Vec<f32> {
+    x0.iter()
+        .zip(grad)
+        .map(|(c, g)| {
+            let stepped = c + alpha * sign(*g);
+            stepped.max(c - eps).min(c + eps).max(lo).min(hi)
+        })
+        .collect()
+}
+
+crate::multiversion! {
+    fn step_from_linf(x0: &[f32], grad: &[f32], alpha: f32, eps: f32, lo: f32, hi: f32) -> Vec<f32> => step_from_linf_imp
+}
+
 crate::multiversion! {
     #[allow(clippy::too_many_arguments)]
     fn ascend_project_linf(x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, lo: f32, hi: f32) => ascend_project_linf_imp
@@ -153,6 +177,10 @@ mod tests {
                 clamp(&mut sep, b);
             }
             assert_eq!(fused, sep);
+            // From the clean image, out of place: the same as stepping a copy in place.
+            let mut copy = x0.clone();
+            Norm::Linf.ascend_project(&mut copy, &g, 0.04, &x0, 0.05, bounds);
+            assert_eq!(Norm::Linf.step_from(&x0, &g, 0.04, 0.05, bounds), copy);
             let mut pc = x.clone();
             Norm::Linf.project_clamp(&mut pc, &x0, 0.05, bounds);
             let mut sep = x.clone();

@@ -200,10 +200,8 @@ impl Pgd {
         let s = goal.step_sign() * self.rel_step;
         eps.iter()
             .map(|&e| {
-                let mut adv = x.to_vec();
                 let bounds = (clip == ClipMode::Clipped).then_some(model.bounds());
-                Norm::Linf.ascend_project(&mut adv, grad, s * e, x, e, bounds);
-                adv
+                Norm::Linf.step_from(x, grad, s * e, e, bounds)
             })
             .collect()
     }

@@ -39,6 +39,21 @@ pub fn use_sparse(nnz: usize, len: usize) -> bool {
     (nnz as f64) <= SPARSE_MAX_DENSITY * len as f64
 }
 
+/// [`use_sparse`] for one row, counting its non-zeros block by block and stopping as soon as
+/// the count rules the sparse kernel out (dense rows, e.g. attack iterates, are decided after
+/// a fraction of their values).
+pub fn sparse_row(row: &[f32]) -> bool {
+    let limit = (SPARSE_MAX_DENSITY * row.len() as f64).floor() as usize;
+    let mut nnz = 0;
+    for block in row.chunks(128) {
+        nnz += count_nonzero(block);
+        if nnz > limit {
+            return false;
+        }
+    }
+    true
+}
+
 /// Copies `bias` into every row of `out` (`[rows, bias.len()]`).
 pub fn fill_rows(out: &mut [f32], bias: &[f32]) {
     for row in out.chunks_exact_mut(bias.len().max(1)) {
@@ -64,7 +79,7 @@ pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut AlignedVec) {
         rows.reset(d);
         for r in g0..g1 {
             let row = &x[r * d..(r + 1) * d];
-            if use_sparse(count_nonzero(row), d) {
+            if sparse_row(row) {
                 rows.push_dense_row(row);
                 z1[r * h..(r + 1) * h].copy_from_slice(w.b1);
             } else {
@@ -162,4 +177,31 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
     let mut grad = vec![0.0f32; n * w.input];
     matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
     (grad, loss, fwd.logits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_stopping_row_test_agrees_with_the_full_count() {
+        for len in [1usize, 10, 127, 128, 300, 784] {
+            for nnz in [0, 1, len * 3 / 10, len * 3 / 10 + 1, len / 2, len] {
+                for spread in [1usize, 11] {
+                    let mut row = vec![0.0f32; len];
+                    let mut placed = 0;
+                    let mut i = 0;
+                    while placed < nnz.min(len) {
+                        let p = (i * spread) % len;
+                        if row[p] == 0.0 {
+                            row[p] = 0.5;
+                            placed += 1;
+                        }
+                        i += 1;
+                    }
+                    assert_eq!(sparse_row(&row), use_sparse(count_nonzero(&row), len), "len {len} nnz {nnz}");
+                }
+            }
+        }
+    }
 }

@@ -45,12 +45,8 @@ impl SparseRows {
 
     /// Appends the non-zero values of a dense row.
     pub fn push_dense_row(&mut self, row: &[f32]) {
-        for (j, &v) in row.iter().enumerate() {
-            if v != 0.0 {
-                self.push(j as u32, v);
-            }
-        }
-        self.end_row();
+        // Branch-free (a value times 1.0 is itself).
+        self.push_masked_row(row, |_| true, 1.0);
     }
 
     /// Appends the row `keep(i) ? row[i] * scale : 0` without its zeros. Branch-free: every
