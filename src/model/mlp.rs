@@ -111,7 +111,7 @@ impl Dropout {
     /// keyed by one 64-bit draw of `rng`. (A counter-based stream is several times faster
     /// than drawing every element from ChaCha, and still fixed by the run's seed.)
     pub fn draw(&self, rng: &mut dyn RngCore, n: usize, bits: &mut Vec<u32>) {
-        let key = rng.next_u64();
+        let key = self.draw_key(rng);
         bits.clear();
         bits.resize(n, 0);
         crate::native::elementwise::splitmix_bits(bits, key);
@@ -121,20 +121,20 @@ impl Dropout {
     /// padded hidden layer): the same values as an unpadded draw of `rows·units`, 0 in the
     /// padding.
     pub fn draw_rows(&self, rng: &mut dyn RngCore, rows: usize, units: usize, stride: usize, bits: &mut Vec<u32>) {
-        let key = rng.next_u64();
+        let key = self.draw_key(rng);
         bits.clear();
         bits.resize(rows * stride, 0);
         crate::native::elementwise::splitmix_rows(bits, key, units, stride);
     }
 
-    /// The key of a new mask: one 64-bit draw of `rng`, as [`Dropout::draw`] takes it.
+    /// The key of a new mask: one 64-bit draw of `rng` (every mask takes exactly one).
     pub fn draw_key(&self, rng: &mut dyn RngCore) -> u64 {
         rng.next_u64()
     }
 
     /// The values [`Dropout::draw`] would give at positions `base + pos[i]` of the mask keyed
     /// by `key`, without drawing the others.
-    pub fn draw_at(&self, key: u64, base: u64, pos: &[u16], bits: &mut Vec<u32>) {
+    pub fn draw_at(&self, key: u64, base: u64, pos: &[u32], bits: &mut Vec<u32>) {
         bits.clear();
         bits.resize(pos.len(), 0);
         crate::native::elementwise::splitmix_at(bits, key, base, pos);

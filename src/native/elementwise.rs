@@ -123,7 +123,7 @@ crate::multiversion! {
 }
 
 #[inline(always)]
-fn splitmix_at_imp<const F: bool>(out: &mut [u32], key: u64, base: u64, pos: &[u16]) {
+fn splitmix_at_imp<const F: bool>(out: &mut [u32], key: u64, base: u64, pos: &[u32]) {
     for (o, &p) in out.iter_mut().zip(pos) {
         *o = (splitmix64(key, base + u64::from(p)) >> 32) as u32;
     }
@@ -131,7 +131,7 @@ fn splitmix_at_imp<const F: bool>(out: &mut [u32], key: u64, base: u64, pos: &[u
 
 crate::multiversion! {
     /// `out[i]` = [`splitmix_bits`]'s value at position `base + pos[i]`.
-    pub fn splitmix_at(out: &mut [u32], key: u64, base: u64, pos: &[u16]) => splitmix_at_imp
+    pub fn splitmix_at(out: &mut [u32], key: u64, base: u64, pos: &[u32]) => splitmix_at_imp
 }
 
 #[cfg(test)]

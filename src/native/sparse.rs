@@ -71,7 +71,7 @@ impl SparseRows {
 
     /// Appends the entries `(cols[i], keep(i) ? vals[i] * scale : 0)` (a row's non-zeros, in
     /// column order) without the dropped ones; branch-free as [`SparseRows::push_masked_row`].
-    pub fn push_masked_entries(&mut self, cols: &[u16], vals: &[f32], keep: impl Fn(usize) -> bool, scale: f32) {
+    pub fn push_masked_entries(&mut self, cols: &[u32], vals: &[f32], keep: impl Fn(usize) -> bool, scale: f32) {
         let n = cols.len().min(vals.len());
         let start = self.idx.len();
         self.idx.resize(start + n, 0);
@@ -79,7 +79,7 @@ impl SparseRows {
         let (idx, val) = (&mut self.idx[start..], &mut self.val[start..]);
         let mut k = 0;
         for i in 0..n {
-            idx[k] = u32::from(cols[i]);
+            idx[k] = cols[i];
             val[k] = vals[i] * scale;
             // k <= i here, so the next write stays inside the row.
             k += usize::from(keep(i));
@@ -341,7 +341,7 @@ mod tests {
             assert_eq!(idx.iter().copied().zip(val.iter().copied()).collect::<Vec<_>>(), want);
             assert_eq!(s.row(1).0, [1, 2, 4, 5]);
             // The same row from its non-zero entries: identical entries.
-            let nz = [1u16, 2, 4, 5];
+            let nz = [1u32, 2, 4, 5];
             let mut t = SparseRows::default();
             t.reset(6);
             t.push_masked_entries(&nz, &[1.0, 2.0, 3.0, 4.0], |i| keep(nz[i] as usize), 2.0);

@@ -1,7 +1,7 @@
 //! One training pass (dropout, forward, backward) and the fused penalty + RMSProp update.
 
 use super::aligned::AlignedVec;
-use super::nonzeros::Images;
+use super::images::Images;
 use super::dense::{matmul, Mat};
 use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
@@ -43,17 +43,20 @@ fn masked_input(x: Images<'_>, n: usize, d: usize, mask: Option<Dropout>, rng: &
         let nnz: usize = rows.iter().map(|&r| index.row(r).0.len()).sum();
         if use_sparse((nnz as f64 * keep) as usize, n * d) {
             ws.sparse.reset(d);
-            let key = mask.map(|m| m.draw_key(rng));
-            for (b, &r) in rows.iter().enumerate() {
-                let (cols, vals) = index.row(r);
-                match (mask, key) {
-                    (Some(m), Some(key)) => {
+            match mask {
+                Some(m) => {
+                    let key = m.draw_key(rng);
+                    for (b, &r) in rows.iter().enumerate() {
+                        let (cols, vals) = index.row(r);
                         m.draw_at(key, (b * d) as u64, cols, &mut ws.bits);
                         let bits = &ws.bits;
                         ws.sparse.push_masked_entries(cols, vals, |i| m.keeps(bits[i]), m.scale());
                     }
-                    _ => ws.sparse.push_masked_entries(cols, vals, |_| true, 1.0),
                 }
+                None => rows.iter().for_each(|&r| {
+                    let (cols, vals) = index.row(r);
+                    ws.sparse.push_masked_entries(cols, vals, |_| true, 1.0);
+                }),
             }
             return true;
         }
@@ -225,79 +228,38 @@ const LANES: usize = 16;
 mod tests {
     use super::*;
     use crate::model::{Mlp, MlpConfig};
-    use crate::native::nonzeros::NonZeros;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    /// The pass from the indexed training set equals the pass from the gathered dense batch,
-    /// bit for bit (same masks, same entries in the same order), with and without dropout.
+    /// The pass from the training set's sparse form equals the pass from the gathered dense
+    /// batch, bit for bit (same masks, same entries in the same order), with and without
+    /// dropout, for a mostly-zero set (sparse kernels) and a mostly non-zero one (dense path).
     #[test]
     fn indexed_rows_give_the_same_pass_as_the_dense_batch() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let arch = MlpConfig {
-            input: 40,
-            hidden: 20,
-            classes: 10,
-            init_std: 0.3,
-            ..MlpConfig::default()
-        };
+        let arch = MlpConfig { input: 40, hidden: 20, classes: 10, init_std: 0.3, ..MlpConfig::default() };
         let model = Mlp::init(arch, &mut rng).expect("init");
         let w = model.weights();
-        // Mostly zeros, as MNIST (the sparse kernels), then mostly non-zero (the dense path).
+        let rows = [7usize, 3, 29, 3, 0, 12];
+        let labels: Vec<u8> = rows.iter().map(|&r| (r % 10) as u8).collect();
+        let with_dropout = Masks { input: Dropout::new(0.2), hidden: Dropout::new(0.5) };
+        let without = Masks { input: None, hidden: None };
         for density in [0.15, 0.9] {
-            let all: Vec<f32> = (0..30 * 40)
-                .map(|_| {
-                    if rng.gen_bool(density) {
-                        rng.gen()
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            let index = NonZeros::new(&all, 40).expect("index");
-            let rows = [7usize, 3, 29, 3, 0, 12];
-            let labels: Vec<u8> = rows.iter().map(|&r| (r % 10) as u8).collect();
+            let all: Vec<f32> = (0..30 * 40).map(|_| if rng.gen_bool(density) { rng.gen() } else { 0.0 }).collect();
+            let index = SparseRows::from_dense(&all, 40);
+            let indexed = Images::Rows { all: &all, index: &index, rows: &rows };
             let mut dense = Vec::new();
-            Images::Rows {
-                all: &all,
-                index: &index,
-                rows: &rows,
-            }
-            .gather_into(40, &mut dense);
-            for masks in [
-                Masks {
-                    input: Dropout::new(0.2),
-                    hidden: Dropout::new(0.5),
-                },
-                Masks {
-                    input: None,
-                    hidden: None,
-                },
-            ] {
+            indexed.gather_into(40, &mut dense);
+            for masks in [with_dropout, without] {
                 let run = |x: Images<'_>| {
-                    let mut grads: [AlignedVec; 4] = std::array::from_fn(|k| {
-                        AlignedVec::zeros(model.native_params().tensors[k].len())
-                    });
+                    let mut grads: [AlignedVec; 4] =
+                        std::array::from_fn(|k| AlignedVec::zeros(model.native_params().tensors[k].len()));
                     let mut r = ChaCha8Rng::seed_from_u64(9);
-                    let loss = accumulate_pass(
-                        &w,
-                        x,
-                        &labels,
-                        masks,
-                        &mut r,
-                        0.7,
-                        &mut grads,
-                        &mut Workspace::default(),
-                    );
+                    let loss = accumulate_pass(&w, x, &labels, masks, &mut r, 0.7, &mut grads, &mut Workspace::default());
                     (loss, grads, r.next_u64())
                 };
-                let a = run(Images::Rows {
-                    all: &all,
-                    index: &index,
-                    rows: &rows,
-                });
-                let b = run(Images::Dense(&dense));
-                assert_eq!(a, b);
+                let a = run(indexed);
+                assert_eq!(a, run(Images::Dense(&dense)));
                 assert!(a.1[0].iter().any(|&g| g != 0.0));
             }
         }

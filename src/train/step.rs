@@ -11,7 +11,7 @@ use crate::backend::{tensor2, to_host};
 use crate::model::mlp::{Dropout, WEIGHT_PARAMS};
 use crate::model::{Engine, Mlp};
 use crate::native::aligned::AlignedVec;
-use crate::native::nonzeros::Images;
+use crate::native::images::Images;
 use crate::native::train::{accumulate_pass, rmsprop_step, Masks, Update, Workspace};
 use burn::tensor::{activation::log_softmax, Tensor};
 use rand::RngCore;
@@ -101,10 +101,8 @@ fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsPro
             opt.step(k, &mut params[k], g);
         }
     }
-    let host: Vec<Vec<f32>> = params.into_iter().map(to_host).collect();
-    if let Ok(host) = <[Vec<f32>; 4]>::try_from(host) {
-        model.set_host(&host);
-    }
+    let host: [Vec<f32>; 4] = std::array::from_fn(|k| to_host(params[k].clone()));
+    model.set_host(&host);
     value
 }
 

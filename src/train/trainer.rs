@@ -6,7 +6,8 @@ use super::TrainConfig;
 use crate::attack::{Attack, Goal, Pgd};
 use crate::error::{Error, Result};
 use crate::model::{Engine, Mlp};
-use crate::native::nonzeros::{Images, NonZeros};
+use crate::native::images::Images;
+use crate::native::sparse::SparseRows;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -86,9 +87,10 @@ pub fn train(
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
     let mut xb = Vec::with_capacity(cfg.batch_size * d);
-    // The native engine builds each batch's sparse input straight from the training set.
+    // The native engine builds each batch's sparse input straight from the training set's
+    // sparse form.
     let index = match cfg.engine {
-        Engine::Native => NonZeros::new(&x[..n * d], d),
+        Engine::Native => Some(SparseRows::from_dense(&x[..n * d], d)),
         Engine::Burn => None,
     };
     for epoch in 1..=cfg.epochs {
