@@ -38,6 +38,29 @@ pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> Input
     model.input_gradient(x, labels)
 }
 
+/// Input gradients at a sequence of nearby points (an attack's iterates), for models that can
+/// reuse work from one point to the next ([`Classifier::gradient_path`]). Each call returns
+/// what [`input_gradient`] returns at that point, up to float rounding.
+pub trait Path {
+    /// The input gradient at `x`, the next point of the path.
+    fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient;
+}
+
+/// A path with no state: every point through [`input_gradient`].
+pub struct Stateless<'a, C: ?Sized>(pub &'a C);
+
+impl<C: Classifier + ?Sized> Path for Stateless<'_, C> {
+    fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient {
+        crate::backend::flush_denormals();
+        self.0.input_gradient(x, labels)
+    }
+}
+
+/// A fresh gradient path of `model` (see [`Path`]).
+pub fn path<'a>(model: &'a dyn Classifier) -> Box<dyn Path + 'a> {
+    model.gradient_path()
+}
+
 /// [`input_gradient`] computed by burn's autodiff through [`Classifier::logits`].
 pub fn reference_input_gradient<C: Classifier + ?Sized>(model: &C, x: &[f32], labels: &[u8]) -> InputGradient {
     crate::backend::flush_denormals();

@@ -76,8 +76,9 @@ impl Pgd {
         };
         enforce_budget(norm, &mut x, x0, eps, clip, bounds);
         let alpha = self.rel_step * eps * goal.step_sign();
+        let mut path = gradient::path(model);
         for _ in 0..self.steps {
-            let g = gradient::input_gradient(model, &x, goal.labels()).grad;
+            let g = path.gradient(&x, goal.labels()).grad;
             // x += alpha·sign(g), projected and clipped, in one pass (as `enforce_budget`).
             norm.ascend_project(&mut x, &g, alpha, x0, eps, (clip == ClipMode::Clipped).then_some(bounds));
         }

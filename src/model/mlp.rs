@@ -287,10 +287,31 @@ impl Classifier for Mlp {
             Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),
         }
     }
+    fn gradient_path(&self) -> Box<dyn crate::attack::gradient::Path + '_> {
+        match self.engine {
+            Engine::Native => Box::new(NativePath { model: self, path: Default::default() }),
+            Engine::Burn => Box::new(crate::attack::gradient::Stateless(self)),
+        }
+    }
     fn input_dim(&self) -> usize {
         self.config.input
     }
     fn num_classes(&self) -> usize {
         self.config.classes
+    }
+}
+
+/// The native engine's [`crate::attack::gradient::Path`]: first-layer pre-activations updated
+/// over the pixels that moved ([`crate::native::path`]).
+struct NativePath<'a> {
+    model: &'a Mlp,
+    path: crate::native::path::GradientPath,
+}
+
+impl crate::attack::gradient::Path for NativePath<'_> {
+    fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient {
+        crate::backend::flush_denormals();
+        let (grad, loss, logits) = self.path.gradient(&self.model.weights(), x, labels);
+        InputGradient { grad, loss, logits }
     }
 }

@@ -44,6 +44,10 @@ pub trait Classifier: Sync {
     fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
         gradient::reference_input_gradient(self, x, labels)
     }
+    /// Input gradients along an attack's iterates; by default each point on its own.
+    fn gradient_path(&self) -> Box<dyn gradient::Path + '_> {
+        Box::new(gradient::Stateless(self))
+    }
     /// Valid input range in pixel units; MNIST is `[0, 1]`.
     fn bounds(&self) -> (f32, f32) {
         (0.0, 1.0)

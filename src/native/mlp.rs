@@ -160,11 +160,18 @@ pub fn ce_grad_row(row: &[f32], label: usize, scale: f32, out: &mut [f32]) -> f3
 
 /// Input gradient of the summed cross-entropy, the per-example losses and the logits.
 pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut hidden = AlignedVec::default();
+    layer1(w, x, labels.len(), &mut hidden);
+    relu(&mut hidden);
+    backward_from(w, &hidden, labels)
+}
+
+/// [`input_gradient`] from the post-ReLU hidden activations `[n, hidden]` of the batch.
+pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (n, c, h) = (labels.len(), w.classes, w.hidden);
-    let fwd = forward(w, x, n);
+    let logits = layer2(w, hidden, n);
     let mut dz2 = vec![0.0f32; n * c];
-    let loss: Vec<f32> = fwd
-        .logits
+    let loss: Vec<f32> = logits
         .chunks_exact(c)
         .zip(dz2.chunks_exact_mut(c))
         .zip(labels)
@@ -173,10 +180,10 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
     let mut dz1 = AlignedVec::default();
     dz1.set_len_uninit(n * h); // overwritten by the product
     matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
-    relu_backward(&mut dz1, &fwd.hidden, 1.0);
+    relu_backward(&mut dz1, hidden, 1.0);
     let mut grad = vec![0.0f32; n * w.input];
     matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
-    (grad, loss, fwd.logits)
+    (grad, loss, logits)
 }
 
 #[cfg(test)]

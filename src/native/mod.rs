@@ -24,6 +24,7 @@ pub mod elementwise;
 pub mod layout;
 pub mod images;
 pub mod mlp;
+pub mod path;
 pub mod simd;
 pub mod sparse;
 pub mod train;
