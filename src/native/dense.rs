@@ -80,6 +80,25 @@ pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
     }
 }
 
+/// `out = aᵀ`: `a` is row-major `[rows, cols]`, `out` becomes `[cols, rows]`; copied in
+/// 16x16 tiles so reads and writes both stay within a few cache lines.
+///
+/// # Panics
+/// If either slice is shorter than `rows * cols` (a programming error inside redblue).
+pub fn transpose_into(a: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    assert!(a.len() >= rows * cols && out.len() >= rows * cols, "internal error: transpose {rows}x{cols}");
+    const T: usize = 16;
+    for i0 in (0..rows).step_by(T) {
+        for j0 in (0..cols).step_by(T) {
+            for i in i0..(i0 + T).min(rows) {
+                for j in j0..(j0 + T).min(cols) {
+                    out[j * rows + i] = a[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +122,9 @@ mod tests {
                 bt[j * 3 + k] = b[k * 4 + j];
             }
         }
+        let mut bt2 = vec![0.0; 12];
+        transpose_into(&b, 3, 4, &mut bt2);
+        assert_eq!(bt, bt2);
         matmul(Mat::new(&a, 2, 3), Mat::new(&bt, 4, 3).t(), &mut out, true);
         for i in 0..2 {
             for j in 0..4 {

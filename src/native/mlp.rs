@@ -168,6 +168,17 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
 
 /// [`input_gradient`] from the post-ReLU hidden activations `[n, hidden]` of the batch.
 pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = labels.len();
+    let (dz1, loss, logits) = hidden_gradient(w, hidden, labels);
+    let mut grad = vec![0.0f32; n * w.input];
+    matmul(Mat::new(&dz1, n, w.hidden), Mat::new(w.w1, w.input, w.hidden).t(), &mut grad, false);
+    (grad, loss, logits)
+}
+
+/// From the post-ReLU hidden activations: the gradient of the summed cross-entropy with
+/// respect to the first layer's pre-activations `[n, hidden]` (zero where ReLU is off), the
+/// per-example losses and the logits.
+pub fn hidden_gradient(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (AlignedVec, Vec<f32>, Vec<f32>) {
     let (n, c, h) = (labels.len(), w.classes, w.hidden);
     let logits = layer2(w, hidden, n);
     let mut dz2 = vec![0.0f32; n * c];
@@ -181,9 +192,7 @@ pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32
     dz1.set_len_uninit(n * h); // overwritten by the product
     matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
     relu_backward(&mut dz1, hidden, 1.0);
-    let mut grad = vec![0.0f32; n * w.input];
-    matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
-    (grad, loss, logits)
+    (dz1, loss, logits)
 }
 
 #[cfg(test)]
