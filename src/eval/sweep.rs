@@ -149,17 +149,25 @@ pub fn sweep(
         let goal = Goal::Untargeted(ch.y);
         // The clean logits come from the model, never from the attack: either a forward pass
         // or the harness's own gradient call (whose logits are that forward pass's, bit for bit).
-        let (clean, advs) = if attack.starts_at_clean_gradient() {
+        let one_step = attack.starts_at_clean_gradient();
+        let (clean, mut advs) = if one_step {
             let g = input_gradient(model, ch.x, ch.y);
             let advs = attack.run_multi_from(model, ch.x, goal, &attacked, cfg.clip, &mut rng, &g);
             (g.logits, advs)
         } else {
             (logits_host(model, ch.x, ch.y.len()), attack.run_multi(model, ch.x, goal, &attacked, cfg.clip, &mut rng))
         };
+        for (adv, &e) in advs.iter_mut().zip(&attacked) {
+            enforce_budget(attack.norm(), adv, ch.x, e, cfg.clip, model.bounds());
+        }
         let mut logits = vec![clean];
-        for (mut adv, &e) in advs.into_iter().zip(&attacked) {
-            enforce_budget(attack.norm(), &mut adv, ch.x, e, cfg.clip, model.bounds());
-            logits.push(logits_host(model, &adv, ch.y.len()));
+        if one_step {
+            // One-step images lie on rays from the clean images, which the model may exploit
+            // (the same logits up to float rounding; images off their ray are scored directly).
+            crate::backend::flush_denormals();
+            logits.extend(model.adversarial_logits(ch.x, ch.y.len(), &advs, &attacked));
+        } else {
+            logits.extend(advs.iter().map(|adv| logits_host(model, adv, ch.y.len())));
         }
         logits
     })?;

@@ -287,6 +287,12 @@ impl Classifier for Mlp {
             Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),
         }
     }
+    fn adversarial_logits(&self, x: &[f32], n: usize, advs: &[Vec<f32>], eps: &[f32]) -> Vec<Vec<f32>> {
+        match self.engine {
+            Engine::Native => crate::native::rays::ray_logits(&self.weights(), x, n, advs, eps).0,
+            Engine::Burn => advs.iter().map(|a| self.logits_host(a, n)).collect(),
+        }
+    }
     fn gradient_path(&self) -> Box<dyn crate::attack::gradient::Path + '_> {
         match self.engine {
             Engine::Native => Box::new(NativePath { model: self, path: Default::default() }),

@@ -44,6 +44,13 @@ pub trait Classifier: Sync {
     fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
         gradient::reference_input_gradient(self, x, labels)
     }
+    /// Logits of adversarial batches `advs[k]` (`[n, input_dim]` each) made from the clean
+    /// batch `x` at budgets `eps[k]`; the same as [`Classifier::logits_host`] on each, up to
+    /// float rounding (engines may use that FGSM's images lie on rays from `x`).
+    fn adversarial_logits(&self, x: &[f32], n: usize, advs: &[Vec<f32>], eps: &[f32]) -> Vec<Vec<f32>> {
+        let _ = (x, eps);
+        advs.iter().map(|a| self.logits_host(a, n)).collect()
+    }
     /// Input gradients along an attack's iterates; by default each point on its own.
     fn gradient_path(&self) -> Box<dyn gradient::Path + '_> {
         Box::new(gradient::Stateless(self))

@@ -8,6 +8,10 @@
 //! - bias, ReLU and dropout are fused into one pass, and so are the L1/L2 penalty, its
 //!   gradient and the RMSProp update ([`train`], [`elementwise`]); dropout draws come from a
 //!   counter-based stream that fills a whole mask in SIMD;
+//! - an FGSM sweep's images lie on one ray `x + eps·sign(g)` per image, so one dense product
+//!   serves every eps and each eps adds a sparse product over its clipped pixels ([`rays`]);
+//!   PGD's iterates move in fewer pixels at every step, so the first layer is updated over the
+//!   pixels that moved ([`path`]);
 //! - dense products go to the `gemm` crate, the same one burn uses ([`dense`]);
 //! - the hidden layer is padded to a multiple of 16 units and every buffer starts on a cache
 //!   line, so no 64-float block straddles two lines ([`layout`], [`aligned`]);
@@ -25,6 +29,7 @@ pub mod layout;
 pub mod images;
 pub mod mlp;
 pub mod path;
+pub mod rays;
 pub mod simd;
 pub mod sparse;
 pub mod train;
