@@ -166,7 +166,9 @@ pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, V
     backward_from(w, &hidden, labels)
 }
 
-/// [`input_gradient`] from the post-ReLU hidden activations `[n, hidden]` of the batch.
+/// [`input_gradient`] from the post-ReLU hidden activations `[n, hidden]` of the batch (one
+/// dense product back to the input: with fresh weights, a transposed copy of `W1` for the
+/// sparse kernel of [`super::backward`] costs more than it saves).
 pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = labels.len();
     let (dz1, loss, logits) = hidden_gradient(w, hidden, labels);

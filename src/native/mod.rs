@@ -23,6 +23,7 @@
 //! path.
 
 pub mod aligned;
+pub mod backward;
 pub mod dense;
 pub mod elementwise;
 pub mod layout;
@@ -32,4 +33,5 @@ pub mod path;
 pub mod rays;
 pub mod simd;
 pub mod sparse;
+pub mod sparse_grad;
 pub mod train;

@@ -5,10 +5,8 @@
 //! are then updated as `z1 += (x_t - x_{t-1})·W1` over the changed pixels with the sparse
 //! kernel instead of recomputing `x_t·W1` with a dense product.
 //!
-//! The input gradient's product `dZ1·W1ᵀ` likewise runs over the active hidden units of rows
-//! where at most 30% of them are active (ReLU zeroes the rest of `dZ1`; adversarially trained
-//! models keep about a quarter of their units active), from a transposed copy of `W1` made
-//! once per path.
+//! The input gradient's product `dZ1·W1ᵀ` goes through [`InputProduct`], whose transposed
+//! copy of `W1` is made once per path.
 //!
 //! The update is exact in real arithmetic; in floats it differs from a fresh product by
 //! rounding only, and each row is recomputed from scratch at least every [`REFRESH`] updates
@@ -16,7 +14,7 @@
 //! row alone, so an image's gradients do not depend on its batch.
 
 use super::aligned::AlignedVec;
-use super::dense::{matmul, transpose_into, Mat};
+use super::backward::InputProduct;
 use super::mlp::{hidden_gradient, layer1, sparse_row, Weights};
 use super::elementwise::relu;
 use super::sparse::{scatter_times, SparseRows};
@@ -38,10 +36,9 @@ pub struct GradientPath {
     rows: SparseRows,
     cols: SparseRows,
     fresh: Vec<usize>,
-    dense_rows: Vec<usize>,
     gathered: Vec<f32>,
     fresh_z1: AlignedVec,
-    w1t: AlignedVec,
+    product: InputProduct,
 }
 
 impl GradientPath {
@@ -55,51 +52,8 @@ impl GradientPath {
         self.hidden.copy_from_slice(&self.z1);
         relu(&mut self.hidden);
         let (dz1, loss, logits) = hidden_gradient(w, &self.hidden, labels);
-        let grad = self.input_product(w, &dz1, n);
+        let grad = self.product.run(w, &self.hidden, &dz1, n);
         (grad, loss, logits)
-    }
-
-    /// `dz1·W1ᵀ` (`[n, input]`): rows with few active hidden units through the sparse kernel
-    /// over `W1ᵀ`, the others through one dense product.
-    fn input_product(&mut self, w: &Weights<'_>, dz1: &[f32], n: usize) -> Vec<f32> {
-        let (d, h) = (w.input, w.hidden);
-        let mut grad = vec![0.0f32; n * d];
-        self.dense_rows.clear();
-        for g0 in (0..n).step_by(GROUP) {
-            let g1 = (g0 + GROUP).min(n);
-            self.rows.reset(h);
-            for r in g0..g1 {
-                if sparse_row(&self.hidden[r * h..(r + 1) * h]) {
-                    self.rows.push_dense_row(&dz1[r * h..(r + 1) * h]);
-                } else {
-                    self.rows.end_row();
-                    self.dense_rows.push(r);
-                }
-            }
-            if self.rows.nnz() > 0 {
-                if self.w1t.len() != d * h {
-                    self.w1t.set_len_uninit(d * h); // every value is written
-                    transpose_into(w.w1, d, h, &mut self.w1t);
-                }
-                self.rows.transpose_into(&mut self.cols);
-                scatter_times(&self.cols, &self.w1t, d, &mut grad[g0 * d..g1 * d]);
-            }
-        }
-        let w1t = Mat::new(w.w1, d, h).t();
-        if self.dense_rows.len() == n {
-            matmul(Mat::new(dz1, n, h), w1t, &mut grad, false);
-        } else if !self.dense_rows.is_empty() {
-            self.gathered.clear();
-            for &r in &self.dense_rows {
-                self.gathered.extend_from_slice(&dz1[r * h..(r + 1) * h]);
-            }
-            let mut prod = vec![0.0f32; self.dense_rows.len() * d];
-            matmul(Mat::new(&self.gathered, self.dense_rows.len(), h), w1t, &mut prod, false);
-            for (&r, p) in self.dense_rows.iter().zip(prod.chunks_exact(d)) {
-                grad[r * d..(r + 1) * d].copy_from_slice(p);
-            }
-        }
-        grad
     }
 
     /// Brings `z1` to `x·W1 + b1`: a fresh product on the first call (or a new shape) and for
@@ -189,7 +143,7 @@ mod tests {
             if step > 0 {
                 updated += n - path.fresh.len();
             }
-            sparse_backward += n - path.dense_rows.len();
+            sparse_backward += n - path.product.dense_rows();
             let (g0, loss0, logits0) = super::super::mlp::input_gradient(&w, &x, &labels);
             assert!(close(&g, &g0, 1e-4), "gradient at step {step}");
             assert!(close(&loss, &loss0, 1e-4) && close(&logits, &logits0, 1e-4), "loss/logits at step {step}");

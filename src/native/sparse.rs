@@ -151,7 +151,7 @@ const BLOCK: usize = 64;
 
 /// Consecutive column blocks `(start, width)` covering `0..h`: widths of 64, then one block
 /// of 48, 32 or 16 for the rest that fills whole registers, then single columns.
-fn blocks(h: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn blocks(h: usize) -> impl Iterator<Item = (usize, usize)> {
     let wide = h / BLOCK * BLOCK;
     let mid = wide + (h - wide) / 16 * 16;
     (0..wide)

@@ -7,6 +7,7 @@ use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
 use super::elementwise::{add_rows, count_nonzero, dropout_into, relu, relu_backward, relu_dropout, sum_rows_into};
 use super::sparse::{scatter_times, transposed_times, SparseRows};
+use super::sparse_grad::dense_t_times_sparse;
 use crate::model::mlp::Dropout;
 use rand::RngCore;
 
@@ -151,6 +152,12 @@ pub fn accumulate_pass(
     sum_rows_into(g_b1, &ws.dz1);
     if sparse {
         transposed_times(&ws.sparse_t, &ws.dz1, h, g_w1);
+    } else if use_sparse(count_nonzero(&ws.dz1), n * h) {
+        // Dense images (adversarial ones), sparse gradient (ReLU and hidden dropout).
+        ws.sparse.reset(h);
+        ws.dz1.chunks_exact(h).for_each(|row| ws.sparse.push_dense_row(row));
+        ws.sparse.transpose_into(&mut ws.sparse_t);
+        dense_t_times_sparse(&ws.dense, d, &ws.sparse_t, g_w1);
     } else {
         matmul(Mat::new(&ws.dense, n, d).t(), Mat::new(&ws.dz1, n, h), g_w1, true);
     }
