@@ -238,6 +238,54 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
+    /// Dense images with a sparse hidden gradient (most units off) take the sparse-gradient
+    /// kernel for the weight gradient; it equals `Xᵀ·dZ1` computed in f64 from the definition.
+    #[test]
+    fn dense_images_with_a_sparse_gradient_give_the_defined_weight_gradient() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let arch = MlpConfig { input: 70, hidden: 40, classes: 10, init_std: 0.3, ..MlpConfig::default() };
+        let mut host = Mlp::init(arch.clone(), &mut rng).expect("init").to_host();
+        host[1].iter_mut().enumerate().for_each(|(j, b)| *b = if j % 5 == 0 { 0.5 } else { -3.0 });
+        let model = Mlp::from_host(arch, host.clone()).expect("model");
+        let w = model.weights();
+        let (n, d, h, c) = (50, 70, w.hidden, 10);
+        let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(0.05f32..1.0)).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let mut grads: [AlignedVec; 4] = std::array::from_fn(|k| AlignedVec::zeros(model.native_params().tensors[k].len()));
+        let masks = Masks { input: None, hidden: None };
+        let mut ws = Workspace::default();
+        accumulate_pass(&w, Images::Dense(&x), &labels, masks, &mut ChaCha8Rng::seed_from_u64(1), 0.5, &mut grads, &mut ws);
+        // The gradient was sparse enough for the kernel (and not trivially empty).
+        let nnz = count_nonzero(&ws.dz1);
+        assert!(nnz > 0 && use_sparse(nnz, n * h), "{nnz} of {}", n * h);
+        let (w1, b1, w2, b2) = (&host[0], &host[1], &host[2], &host[3]); // [input, units], [units, classes]
+        let units = w.units;
+        let mut reference = vec![0.0f64; d * h];
+        for b in 0..n {
+            let xb = &x[b * d..(b + 1) * d];
+            let z: Vec<f64> = (0..units)
+                .map(|j| f64::from(b1[j]) + (0..d).map(|i| f64::from(w1[i * units + j]) * f64::from(xb[i])).sum::<f64>())
+                .collect();
+            let logits: Vec<f64> = (0..c)
+                .map(|k| f64::from(b2[k]) + (0..units).map(|j| z[j].max(0.0) * f64::from(w2[j * c + k])).sum::<f64>())
+                .collect();
+            let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = logits.iter().map(|l| (l - m).exp()).sum();
+            let dz2: Vec<f64> = (0..c)
+                .map(|k| 0.5 / n as f64 * ((logits[k] - m).exp() / sum - if k == labels[b] as usize { 1.0 } else { 0.0 }))
+                .collect();
+            for j in 0..units {
+                let dz1 = if z[j] > 0.0 { (0..c).map(|k| dz2[k] * f64::from(w2[j * c + k])).sum() } else { 0.0 };
+                for i in 0..d {
+                    reference[i * h + j] += f64::from(xb[i]) * dz1;
+                }
+            }
+        }
+        for (got, want) in grads[0].iter().zip(&reference) {
+            assert!((f64::from(*got) - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
     /// The pass from the training set's sparse form equals the pass from the gathered dense
     /// batch, bit for bit (same masks, same entries in the same order), with and without
     /// dropout, for a mostly-zero set (sparse kernels) and a mostly non-zero one (dense path).
