@@ -56,11 +56,6 @@ impl<C: Classifier + ?Sized> Path for Stateless<'_, C> {
     }
 }
 
-/// A fresh gradient path of `model` (see [`Path`]).
-pub fn path<'a>(model: &'a dyn Classifier) -> Box<dyn Path + 'a> {
-    model.gradient_path()
-}
-
 /// [`input_gradient`] computed by burn's autodiff through [`Classifier::logits`].
 pub fn reference_input_gradient<C: Classifier + ?Sized>(model: &C, x: &[f32], labels: &[u8]) -> InputGradient {
     crate::backend::flush_denormals();

@@ -76,7 +76,7 @@ impl Pgd {
         };
         enforce_budget(norm, &mut x, x0, eps, clip, bounds);
         let alpha = self.rel_step * eps * goal.step_sign();
-        let mut path = gradient::path(model);
+        let mut path = model.gradient_path();
         for _ in 0..self.steps {
             let g = path.gradient(&x, goal.labels()).grad;
             // x += alpha·sign(g), projected and clipped, in one pass (as `enforce_budget`).

@@ -164,7 +164,6 @@ pub fn sweep(
         if one_step {
             // One-step images lie on rays from the clean images, which the model may exploit
             // (the same logits up to float rounding; images off their ray are scored directly).
-            crate::backend::flush_denormals();
             logits.extend(model.adversarial_logits(ch.x, ch.y.len(), &advs, &attacked));
         } else {
             logits.extend(advs.iter().map(|adv| logits_host(model, adv, ch.y.len())));

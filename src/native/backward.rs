@@ -7,11 +7,8 @@
 
 use super::aligned::AlignedVec;
 use super::dense::{matmul, transpose_into, Mat};
-use super::mlp::{sparse_row, Weights};
+use super::mlp::{gather_rows, scatter_rows, sparse_row, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
-
-/// Rows per call of the sparse kernel, as in [`super::mlp::layer1`].
-const GROUP: usize = 128;
 
 /// Scratch space (and the transposed `W1`) for [`InputProduct::run`]; reuse one only with
 /// the same weights.
@@ -55,15 +52,10 @@ impl InputProduct {
         if self.dense_rows.len() == n {
             matmul(Mat::new(dz1, n, h), w1t, &mut grad, false);
         } else if !self.dense_rows.is_empty() {
-            self.gathered.clear();
-            for &r in &self.dense_rows {
-                self.gathered.extend_from_slice(&dz1[r * h..(r + 1) * h]);
-            }
+            gather_rows(dz1, h, &self.dense_rows, &mut self.gathered);
             let mut prod = vec![0.0f32; self.dense_rows.len() * d];
             matmul(Mat::new(&self.gathered, self.dense_rows.len(), h), w1t, &mut prod, false);
-            for (&r, p) in self.dense_rows.iter().zip(prod.chunks_exact(d)) {
-                grad[r * d..(r + 1) * d].copy_from_slice(p);
-            }
+            scatter_rows(&prod, d, &self.dense_rows, &mut grad);
         }
         grad
     }

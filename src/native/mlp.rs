@@ -61,9 +61,25 @@ pub fn fill_rows(out: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Rows per call of the sparse kernel: the group's block of outputs (128 rows x 64 columns)
+/// Rows `rows` of `src` (rows of `width` values), one after another, into `out`.
+pub fn gather_rows(src: &[f32], width: usize, rows: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &r in rows {
+        out.extend_from_slice(&src[r * width..(r + 1) * width]);
+    }
+}
+
+/// The consecutive rows of `src` (rows of `width` values) written to rows `rows` of `dst`:
+/// the inverse of [`gather_rows`].
+pub fn scatter_rows(src: &[f32], width: usize, rows: &[usize], dst: &mut [f32]) {
+    for (&r, row) in rows.iter().zip(src.chunks_exact(width)) {
+        dst[r * width..(r + 1) * width].copy_from_slice(row);
+    }
+}
+
+/// Rows per call of the sparse kernels: the group's block of outputs (128 rows x 64 columns)
 /// stays in the L1 cache.
-const GROUP: usize = 128;
+pub(crate) const GROUP: usize = 128;
 
 /// First-layer pre-activations `z1 = x·W1 + b1` for `n` images. Each row independently uses
 /// the sparse or the dense kernel (a function of that row alone), so an image's result does
@@ -101,16 +117,12 @@ pub fn layer1(w: &Weights<'_>, x: &[f32], n: usize, z1: &mut AlignedVec) {
         add_rows(z1, w.b1);
         return;
     }
-    let mut gathered = Vec::with_capacity(dense_rows.len() * d);
-    for &r in &dense_rows {
-        gathered.extend_from_slice(&x[r * d..(r + 1) * d]);
-    }
+    let mut gathered = Vec::new();
+    gather_rows(x, d, &dense_rows, &mut gathered);
     let mut prod = vec![0.0f32; dense_rows.len() * h];
     matmul(Mat::new(&gathered, dense_rows.len(), d), Mat::new(w.w1, d, h), &mut prod, false);
-    for (&r, p) in dense_rows.iter().zip(prod.chunks_exact(h)) {
-        let row = &mut z1[r * h..(r + 1) * h];
-        row.iter_mut().zip(p).zip(w.b1).for_each(|((o, p), b)| *o = p + b);
-    }
+    add_rows(&mut prod, w.b1);
+    scatter_rows(&prod, h, &dense_rows, z1);
 }
 
 /// Logits `h·W2 + b2` from hidden activations `[n, hidden]`.

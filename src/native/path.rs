@@ -15,15 +15,12 @@
 
 use super::aligned::AlignedVec;
 use super::backward::InputProduct;
-use super::mlp::{hidden_gradient, layer1, sparse_row, Weights};
+use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, sparse_row, Weights, GROUP};
 use super::elementwise::relu;
 use super::sparse::{scatter_times, SparseRows};
 
 /// A row is recomputed from its pixels after this many sparse updates.
 pub const REFRESH: u16 = 32;
-
-/// Rows per call of the sparse kernel (the output block stays in L1), as in [`layer1`].
-const GROUP: usize = 128;
 
 /// The state of one attack path: the last point and its first-layer pre-activations.
 #[derive(Debug, Default)]
@@ -91,14 +88,9 @@ impl GradientPath {
             }
         }
         if !self.fresh.is_empty() {
-            self.gathered.clear();
-            for &r in &self.fresh {
-                self.gathered.extend_from_slice(&x[r * d..(r + 1) * d]);
-            }
+            gather_rows(x, d, &self.fresh, &mut self.gathered);
             layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
-            for (&r, z) in self.fresh.iter().zip(self.fresh_z1.chunks_exact(h)) {
-                self.z1[r * h..(r + 1) * h].copy_from_slice(z);
-            }
+            scatter_rows(&self.fresh_z1, h, &self.fresh, &mut self.z1);
         }
         self.prev.copy_from_slice(x);
     }

@@ -15,12 +15,9 @@
 use super::aligned::AlignedVec;
 use super::dense::{matmul, Mat};
 use super::elementwise::relu;
-use super::mlp::{layer1, layer2, sparse_row, Weights};
+use super::mlp::{gather_rows, layer1, layer2, scatter_rows, sparse_row, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
 use crate::attack::norm::sign;
-
-/// Rows per call of the sparse kernel, as in [`layer1`].
-const GROUP: usize = 128;
 
 /// Logits `[n, classes]` of each batch `advs[k]` (`[n, input]`, made from the clean batch `x`
 /// at budget `eps[k]`), plus how many rows took the direct path.
@@ -40,7 +37,7 @@ pub fn ray_logits(w: &Weights<'_>, x: &[f32], n: usize, advs: &[Vec<f32>], eps: 
     let (mut rows, mut cols) = (SparseRows::default(), SparseRows::default());
     let mut corr = vec![0.0f32; d];
     let mut direct_rows = 0;
-    let mut z = AlignedVec::default();
+    let (mut z, mut zd, mut gathered) = (AlignedVec::default(), AlignedVec::default(), Vec::new());
     let out = advs
         .iter()
         .zip(eps)
@@ -73,12 +70,9 @@ pub fn ray_logits(w: &Weights<'_>, x: &[f32], n: usize, advs: &[Vec<f32>], eps: 
             }
             if !direct.is_empty() {
                 direct_rows += direct.len();
-                let gathered: Vec<f32> = direct.iter().flat_map(|&r| adv[r * d..(r + 1) * d].iter().copied()).collect();
-                let mut zd = AlignedVec::default();
+                gather_rows(adv, d, &direct, &mut gathered);
                 layer1(w, &gathered, direct.len(), &mut zd);
-                for (&r, zr) in direct.iter().zip(zd.chunks_exact(h)) {
-                    z[r * h..(r + 1) * h].copy_from_slice(zr);
-                }
+                scatter_rows(&zd, h, &direct, &mut z);
             }
             relu(&mut z);
             layer2(w, &z, n)

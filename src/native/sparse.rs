@@ -223,42 +223,60 @@ crate::multiversion! {
     pub fn scatter_times(xt: &SparseRows, w: &[f32], h: usize, out: &mut [f32]) => scatter_times_imp
 }
 
-/// Columns `j0..j0 + B` of `out += Xᵀ · g` from the column-grouped `xt`: two interleaved
-/// accumulators (even and odd entries) hide the multiply-add latency.
+/// `init + Σ v·src[r·stride + j0..][..B]` over the entries `a..b` of `s` (row `r`, value
+/// `v`): even- and odd-numbered entries go to two accumulators (added at the end), which
+/// hides the multiply-add latency.
+///
+/// # Safety
+/// `a <= b <= s.nnz()` and `r·stride + j0 + B` is within `src` for every entry's row `r`.
+#[inline(always)]
+pub(crate) unsafe fn sum_entries<const F: bool, const B: usize>(
+    s: &SparseRows,
+    (a, b): (usize, usize),
+    src: *const f32,
+    stride: usize,
+    j0: usize,
+    init: [f32; B],
+) -> [f32; B] {
+    let mut even = init;
+    let mut odd = [0.0f32; B];
+    let mut k = a;
+    while k + 2 <= b {
+        let (r0, v0) = (*s.idx.get_unchecked(k) as usize, *s.val.get_unchecked(k));
+        let (r1, v1) = (*s.idx.get_unchecked(k + 1) as usize, *s.val.get_unchecked(k + 1));
+        let (s0, s1) = (src.add(r0 * stride + j0), src.add(r1 * stride + j0));
+        for j in 0..B {
+            even[j] = madd::<F>(v0, *s0.add(j), even[j]);
+            odd[j] = madd::<F>(v1, *s1.add(j), odd[j]);
+        }
+        k += 2;
+    }
+    if k < b {
+        let (r, v) = (*s.idx.get_unchecked(k) as usize, *s.val.get_unchecked(k));
+        let sr = src.add(r * stride + j0);
+        for (j, e) in even.iter_mut().enumerate() {
+            *e = madd::<F>(v, *sr.add(j), *e);
+        }
+    }
+    std::array::from_fn(|j| even[j] + odd[j])
+}
+
+/// Columns `j0..j0 + B` of `out += Xᵀ · g` from the column-grouped `xt` ([`sum_entries`] per
+/// output row, starting from its current values).
 ///
 /// # Safety
 /// [`check_shapes`]`(xt, h, out.len(), g.len())` passed and `j0 + B <= h`.
 #[inline(always)]
 unsafe fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32], h: usize, j0: usize, out: &mut [f32]) {
-    let g = g.as_ptr();
     for p in 0..xt.rows() {
         let (a, b) = (*xt.ptr.get_unchecked(p), *xt.ptr.get_unchecked(p + 1));
         if a == b {
             continue;
         }
         let o = out.as_mut_ptr().add(p * h + j0);
-        let mut even: [f32; B] = std::array::from_fn(|j| *o.add(j));
-        let mut odd = [0.0f32; B];
-        let mut k = a;
-        while k + 2 <= b {
-            let (r0, v0) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
-            let (r1, v1) = (*xt.idx.get_unchecked(k + 1) as usize, *xt.val.get_unchecked(k + 1));
-            let (g0, g1) = (g.add(r0 * h + j0), g.add(r1 * h + j0));
-            for j in 0..B {
-                even[j] = madd::<F>(v0, *g0.add(j), even[j]);
-                odd[j] = madd::<F>(v1, *g1.add(j), odd[j]);
-            }
-            k += 2;
-        }
-        if k < b {
-            let (r, v) = (*xt.idx.get_unchecked(k) as usize, *xt.val.get_unchecked(k));
-            let gr = g.add(r * h + j0);
-            for (j, e) in even.iter_mut().enumerate() {
-                *e = madd::<F>(v, *gr.add(j), *e);
-            }
-        }
-        for (j, (e, d)) in even.iter().zip(&odd).enumerate() {
-            *o.add(j) = e + d;
+        let sum = sum_entries::<F, B>(xt, (a, b), g.as_ptr(), h, j0, std::array::from_fn(|j| *o.add(j)));
+        for (j, v) in sum.iter().enumerate() {
+            *o.add(j) = *v;
         }
     }
 }

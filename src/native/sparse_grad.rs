@@ -4,12 +4,11 @@
 //!
 //! `dZ` comes grouped by hidden unit (one list of `(image, value)` per unit). For a block of
 //! up to 64 pixels and 16 units at a time, each unit's block of the gradient row
-//! `Σ v·X[image, block]` is summed in registers over its list (two interleaved accumulators,
-//! as the other weight-gradient kernel), then the 16-unit tile is added, transposed, into the
+//! `Σ v·X[image, block]` is summed in registers over its list (the other weight-gradient
+//! kernel's [`sum_entries`]), then the 16-unit tile is added, transposed, into the
 //! `[pixels, units]` gradient.
 
-use super::simd::madd;
-use super::sparse::{blocks, SparseRows};
+use super::sparse::{blocks, sum_entries, SparseRows};
 
 /// Units per tile: one cache line of a gradient row.
 const UNITS: usize = 16;
@@ -25,30 +24,8 @@ unsafe fn block<const F: bool, const B: usize>(x: &[f32], d: usize, dz: &SparseR
     for j0 in (0..h).step_by(UNITS) {
         let units = (h - j0).min(UNITS);
         for (u, acc) in tile.iter_mut().enumerate().take(units) {
-            let (a, b) = (*dz.ptr.get_unchecked(j0 + u), *dz.ptr.get_unchecked(j0 + u + 1));
-            let mut even = [0.0f32; B];
-            let mut odd = [0.0f32; B];
-            let mut k = a;
-            while k + 2 <= b {
-                let (r0, v0) = (*dz.idx.get_unchecked(k) as usize, *dz.val.get_unchecked(k));
-                let (r1, v1) = (*dz.idx.get_unchecked(k + 1) as usize, *dz.val.get_unchecked(k + 1));
-                let (x0, x1) = (x.as_ptr().add(r0 * d + i0), x.as_ptr().add(r1 * d + i0));
-                for t in 0..B {
-                    even[t] = madd::<F>(v0, *x0.add(t), even[t]);
-                    odd[t] = madd::<F>(v1, *x1.add(t), odd[t]);
-                }
-                k += 2;
-            }
-            if k < b {
-                let (r, v) = (*dz.idx.get_unchecked(k) as usize, *dz.val.get_unchecked(k));
-                let xr = x.as_ptr().add(r * d + i0);
-                for (t, e) in even.iter_mut().enumerate() {
-                    *e = madd::<F>(v, *xr.add(t), *e);
-                }
-            }
-            for t in 0..B {
-                acc[t] = even[t] + odd[t];
-            }
+            let span = (*dz.ptr.get_unchecked(j0 + u), *dz.ptr.get_unchecked(j0 + u + 1));
+            *acc = sum_entries::<F, B>(dz, span, x.as_ptr(), d, i0, [0.0; B]);
         }
         for t in 0..B {
             let o = out.as_mut_ptr().add((i0 + t) * h + j0);
