@@ -17,7 +17,7 @@ pub enum Error {
     Figure(#[from] crate::figure::FigureError),
 
     /// A file could not be read, written or renamed.
-    #[error("{action} {path}")]
+    #[error("{action} {}", crate::fsutil::show(.path))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -41,23 +41,47 @@ pub enum Error {
         found: String,
     },
 
+    /// An output location was refused before any work ran.
+    #[error("{flag} {}: {reason}", crate::fsutil::show(.path))]
+    Output { flag: &'static str, path: PathBuf, reason: String },
+
     /// A model file is unreadable, or its tensors do not match the architecture.
-    #[error("model file {path}: {reason}")]
+    #[error("model file {}: {reason}", crate::fsutil::show(.path))]
     ModelFile { path: PathBuf, reason: String },
 
     /// An adversarial-set file is unreadable or malformed.
-    #[error("adversarial set {path}: {reason}")]
+    #[error("adversarial set {}: {reason}", crate::fsutil::show(.path))]
     AdvFile { path: PathBuf, reason: String },
+
+    /// The model produced a NaN or infinite value where a number is needed (huge weights,
+    /// overflow): nothing is scored from it.
+    #[error("the model's {what} is {value} for image {index}; the model is numerically broken (huge weights?) and is not scored")]
+    NonFinite { what: &'static str, value: f32, index: usize },
+
+    /// Training produced a non-finite or exploding loss.
+    #[error("training diverged: loss {loss} at epoch {epoch}, batch {batch} ({settings}); lower --lr or raise --rms-eps")]
+    Diverged { loss: String, epoch: usize, batch: usize, settings: String },
+
+    /// The referee's budget and what an adversarial set declares are incompatible, or a set
+    /// cannot be judged as asked.
+    #[error("{0}")]
+    Judge(String),
+
+    /// A run folder cannot be used (not empty, not a redblue run, resumed with other settings).
+    #[error("run folder {}: {reason}", crate::fsutil::show(.path))]
+    RunDir { path: PathBuf, reason: String },
 
     /// An adversarial set breaks its stated budget; nothing is clipped silently.
     #[error(
         "adversarial set rejected: {count} of {total} images break the budget \
-         ({rule}); first offending indices: {first:?}; worst violation {worst:.3e}"
+         ({rule}); first offending indices: {first:?}; {non_finite} of them with NaN or infinite \
+         pixels; worst violation by a finite image {worst:.3e}"
     )]
     Budget {
         count: usize,
         total: usize,
         rule: String,
+        non_finite: usize,
         first: Vec<usize>,
         worst: f32,
     },

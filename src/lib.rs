@@ -33,6 +33,7 @@ pub mod fsutil;
 pub mod model;
 pub mod native;
 pub mod parallel;
+pub mod subset;
 pub mod tensorfile;
 pub mod train;
 

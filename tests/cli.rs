@@ -4,237 +4,17 @@
 //! test touches the network or the user's cache. Every run's stdout and stderr are checked
 //! for "panicked".
 
+mod cli_support;
+
+use cli_support::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use redblue::data::{write_idx_images, write_idx_labels, DatasetKind, FILE_NAMES};
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use redblue::data::{DatasetKind, FILE_NAMES};
+use safetensors::SafeTensors;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use tempfile::TempDir;
-
-const N_TRAIN: usize = 300;
-const N_TEST: usize = 100;
-const SIDE: usize = 28;
-
-/// One test's private world: a synthetic data dir, an empty cache dir, a work dir.
-struct World {
-    _tmp: TempDir,
-    data: PathBuf,
-    cache: PathBuf,
-    work: PathBuf,
-}
-
-/// 28x28 images with a bright 8x4 block whose position encodes the label, on faint noise.
-fn synth_split(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut px = vec![0u8; n * SIDE * SIDE];
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let k = (i % 10) as u8;
-        labels.push(k);
-        let img = &mut px[i * SIDE * SIDE..(i + 1) * SIDE * SIDE];
-        for v in img.iter_mut() {
-            *v = rng.gen_range(0..40);
-        }
-        let r0 = 2 + (k as usize / 5) * 13 + rng.gen_range(0..2);
-        let c0 = 1 + (k as usize % 5) * 5 + rng.gen_range(0..2);
-        for r in r0..r0 + 8 {
-            for c in c0..c0 + 4 {
-                img[r * SIDE + c] = rng.gen_range(200..=255);
-            }
-        }
-    }
-    (px, labels)
-}
-
-fn write_dataset(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let (tr_x, tr_y) = synth_split(N_TRAIN, 1);
-    let (te_x, te_y) = synth_split(N_TEST, 2);
-    write_idx_images(&dir.join(FILE_NAMES[0]), N_TRAIN, SIDE, SIDE, &tr_x).unwrap();
-    write_idx_labels(&dir.join(FILE_NAMES[1]), &tr_y).unwrap();
-    write_idx_images(&dir.join(FILE_NAMES[2]), N_TEST, SIDE, SIDE, &te_x).unwrap();
-    write_idx_labels(&dir.join(FILE_NAMES[3]), &te_y).unwrap();
-}
-
-fn world() -> World {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let cache = tmp.path().join("cache");
-    let work = tmp.path().join("work");
-    write_dataset(&data);
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::create_dir_all(&work).unwrap();
-    World { _tmp: tmp, data, cache, work }
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().expect("temp paths are UTF-8").to_string()
-}
-
-/// Data-source flags pointing at `data` (unverified), never the network or the user cache.
-fn data_flags(data: &Path, cache: &Path) -> Vec<String> {
-    vec![
-        "--data-dir".into(),
-        s(data),
-        "--no-verify".into(),
-        "--no-download".into(),
-        "--no-npm".into(),
-        "--cache-dir".into(),
-        s(cache),
-    ]
-}
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    /// Asserts exit code 2 and that stderr contains every needle.
-    fn fails_with(&self, needles: &[&str]) -> &Self {
-        assert_eq!(self.code, Some(2), "expected exit code 2\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        for n in needles {
-            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
-        }
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn redblue<S: AsRef<str>>(args: &[S]) -> Out {
-    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_redblue"))
-        .args(&args)
-        .env_remove("REDBLUE_DATA_DIR")
-        .output()
-        .expect("run redblue");
-    let o = Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(
-        !o.stdout.contains("panicked") && !o.stderr.contains("panicked"),
-        "redblue {args:?} panicked\nstdout:\n{}\nstderr:\n{}",
-        o.stdout,
-        o.stderr
-    );
-    o
-}
-
-impl World {
-    fn flags(&self) -> Vec<String> {
-        data_flags(&self.data, &self.cache)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.work.join(name)
-    }
-
-    /// `redblue <sub...> <data flags> <extra...>`.
-    fn run(&self, sub: &[&str], extra: &[&str]) -> Out {
-        let mut a: Vec<String> = sub.iter().map(|x| x.to_string()).collect();
-        a.extend(self.flags());
-        a.extend(extra.iter().map(|x| x.to_string()));
-        redblue(&a)
-    }
-
-    fn train_args(out: &Path, seed: u64) -> Vec<String> {
-        vec![
-            "--hidden".into(),
-            "32".into(),
-            "--epochs".into(),
-            "2".into(),
-            "--seed".into(),
-            seed.to_string(),
-            "--out".into(),
-            s(out),
-        ]
-    }
-
-    /// Trains a small model into `work/<name>` and returns its path.
-    fn train(&self, name: &str, seed: u64) -> PathBuf {
-        let out = self.path(name);
-        let extra = Self::train_args(&out, seed);
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        self.run(&["train"], &extra).ok();
-        assert!(out.is_file(), "train did not write {}", out.display());
-        out
-    }
-
-    fn eval_json(&self, model: &Path, extra: &[&str]) -> Value {
-        let mut e = vec!["--model", model.to_str().unwrap(), "--json"];
-        e.extend_from_slice(extra);
-        self.run(&["eval"], &e).ok().json()
-    }
-}
-
-fn rows(v: &Value) -> &Vec<Value> {
-    v["rows"].as_array().unwrap_or_else(|| panic!("no rows array in {v}"))
-}
-
-fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} is not a number in {v}"))
-}
-
-fn sha256_file(p: &Path) -> String {
-    redblue::data::sha256_hex(&std::fs::read(p).unwrap())
-}
-
-/// Tensors and metadata of a safetensors file, owned.
-struct StFile {
-    images: Vec<f32>,
-    ishape: Vec<usize>,
-    labels: Vec<u8>,
-    lshape: Vec<usize>,
-    meta: HashMap<String, String>,
-}
-
-fn read_adv(p: &Path) -> StFile {
-    let bytes = std::fs::read(p).unwrap();
-    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let im = st.tensor("images").unwrap();
-    let lb = st.tensor("labels").unwrap();
-    assert_eq!(im.dtype(), Dtype::F32);
-    assert_eq!(lb.dtype(), Dtype::U8);
-    StFile {
-        images: im.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        ishape: im.shape().to_vec(),
-        labels: lb.data().to_vec(),
-        lshape: lb.shape().to_vec(),
-        meta: header.metadata().clone().unwrap_or_default(),
-    }
-}
-
-fn write_adv(p: &Path, f: &StFile) {
-    let img: Vec<u8> = f.images.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let views = vec![
-        ("images".to_string(), TensorView::new(Dtype::F32, f.ishape.clone(), &img).unwrap()),
-        ("labels".to_string(), TensorView::new(Dtype::U8, f.lshape.clone(), &f.labels).unwrap()),
-    ];
-    let bytes = safetensors::serialize(views, &Some(f.meta.clone())).unwrap();
-    std::fs::write(p, bytes).unwrap();
-}
-
-fn attack(w: &World, model: &Path, out: &Path, extra: &[&str]) -> Out {
-    let mut e = vec!["--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    e.extend_from_slice(extra);
-    w.run(&["attack"], &e)
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -491,7 +271,7 @@ fn adversarial_set_with_wrong_labels_is_rejected() {
     let bad = w.path("relabelled.safetensors");
     write_adv(&bad, &file);
     w.run(&["eval"], &["--model", m.to_str().unwrap(), "--adv", bad.to_str().unwrap(), "--json"])
-        .fails_with(&["label of image 5"]);
+        .fails_with(&["label of test image 5 is"]);
 }
 
 #[test]
@@ -613,11 +393,11 @@ fn bad_models_and_parameters_are_rejected_without_output() {
     }
 
     // Subset and offset.
-    check(attack_with(&ms, &[&fgsm01[..], &["--subset", "0"]].concat()), &["--subset 0"]);
-    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "100000"]].concat()), &["--offset 100000", "100 images"]);
-    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "90", "--subset", "20"]].concat()), &["--subset 20"]);
-    w.run(&["eval"], &["--model", &ms, "--subset", "0"]).fails_with(&["--subset 0"]);
-    w.run(&["eval"], &["--model", &ms, "--offset", "100000"]).fails_with(&["--offset 100000"]);
+    check(attack_with(&ms, &[&fgsm01[..], &["--subset", "0"]].concat()), &["--subset = 0", "at least 1"]);
+    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "100000"]].concat()), &["--offset = 100000", "100 images"]);
+    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "90", "--subset", "20"]].concat()), &["--subset = 20", "at most 10 from --offset 90"]);
+    w.run(&["eval"], &["--model", &ms, "--subset", "0"]).fails_with(&["--subset = 0", "at least 1"]);
+    w.run(&["eval"], &["--model", &ms, "--offset", "100000"]).fails_with(&["--offset = 100000"]);
     w.run(&["eval"], &["--model", &ms, "--eval-batch", "0"]).fails_with(&["batch"]);
 
     // PGD knobs.
@@ -665,17 +445,145 @@ fn data_fetch_verifies_sha256_of_a_data_dir() {
         "fetch".into(),
         "--data-dir".into(),
         s(&w.data),
-        "--no-download".into(),
-        "--no-npm".into(),
-        "--cache-dir".into(),
-        s(&w.cache),
     ];
     let o = redblue(&a);
     let first = &DatasetKind::Mnist.file_specs()[0];
     let found = redblue::data::sha256_hex(&std::fs::read(w.data.join(&first.name)).unwrap());
     o.fails_with(&["SHA-256 mismatch", &first.name, &first.sha256, &found]);
     assert!(o.stdout.is_empty(), "{}", o.stdout);
-    // Nothing was cached from the unverified files.
-    assert_eq!(std::fs::read_dir(&w.cache).unwrap().count(), 0);
 }
 
+
+#[test]
+fn the_referee_sets_the_budget_not_the_attacker() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let ms = m.to_str().unwrap();
+    let adv = w.path("adv.safetensors");
+    attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1"]).ok();
+    let advs = adv.to_str().unwrap();
+    // Without a referee budget the declared one is used, and the verdict says so in words.
+    let declared = w.run(&["eval"], &["--model", ms, "--adv", advs]);
+    declared.ok();
+    assert!(declared.stdout.contains("budget as declared by the attacker (linf eps 0.1, clipped)"), "{}", declared.stdout);
+    let v = w.eval_json(&m, &["--adv", advs]);
+    assert_eq!(v["budget_source"], "declared-by-attacker", "{v}");
+    assert_eq!(v["transfer"], false, "{v}");
+    // A referee budget at least as large as the declared one: same rows, labelled as the referee's.
+    let r = w.eval_json(&m, &["--adv", advs, "--eps", "0.25"]);
+    assert_eq!(r["budget_source"], "referee", "{r}");
+    assert_eq!(r["budget"]["eps"].as_f64(), Some(0.25), "{r}");
+    assert_eq!(f(&rows(&r)[1], "accuracy"), f(&rows(&v)[1], "accuracy"));
+    // A declared budget looser than the referee's is refused before any image is checked.
+    w.run(&["eval"], &["--model", ms, "--adv", advs, "--eps", "0.05"])
+        .fails_with(&["declares eps 0.1", "referee's budget is eps 0.05"]);
+    // An attacker who lies in the metadata (declares 0.05, moved pixels by 0.1) is caught by the
+    // image check against the referee's budget.
+    let mut file = read_adv(&adv);
+    let mut meta: Value = serde_json::from_str(&file.meta["redblue.advset"]).unwrap();
+    meta["eps"] = 0.05.into();
+    file.meta.insert("redblue.advset".into(), meta.to_string());
+    let liar = w.path("liar.safetensors");
+    write_adv(&liar, &file);
+    w.run(&["eval"], &["--model", ms, "--adv", liar.to_str().unwrap(), "--eps", "0.05"])
+        .fails_with(&["rejected", "linf distance <= 0.05"]);
+    // --subset scores the set's first images; the clean row is on the same images.
+    let sub = w.eval_json(&m, &["--adv", advs, "--subset", "40"]);
+    assert_eq!(rows(&sub)[0]["n"].as_u64(), Some(40), "{sub}");
+    assert_eq!(rows(&sub)[1]["n"].as_u64(), Some(40), "{sub}");
+    let sweep = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.1", "--subset", "40"]);
+    assert_eq!(f(&rows(&sub)[1], "accuracy"), f(&rows(&sweep)[1], "accuracy"));
+    // A set made on another model is scored as a transfer attack, with both hashes.
+    let other = w.train("other.safetensors", 1);
+    let t = w.eval_json(&other, &["--adv", advs, "--eps", "0.1"]);
+    assert_eq!(t["transfer"], true, "{t}");
+    assert_eq!(t["set_model_sha256"].as_str(), Some(sha256_file(&m).as_str()), "{t}");
+    assert_eq!(t["model_sha256"].as_str(), Some(sha256_file(&other).as_str()), "{t}");
+    let text = w.run(&["eval"], &["--model", other.to_str().unwrap(), "--adv", advs]);
+    assert!(text.ok().stdout.contains("transfer attack"), "{}", text.stdout);
+}
+
+/// A set written by the Python `safetensors` package the way torchattacks users save theirs
+/// (images f32 [N, 1, 28, 28], labels i64 [N], no redblue metadata). Where Python with
+/// `safetensors` and `numpy` is installed (`.ci/run` installs them) the set is made fresh by
+/// tests/fixtures/foreign_set.py; elsewhere the committed file that script wrote is used.
+#[test]
+fn a_set_made_by_another_tool_is_judged_with_the_referees_budget() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let n = 20;
+    let (x, y) = synth_split(N_TEST, 2);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let made = w.path("python.safetensors");
+    let clean: Vec<u8> = x[..n * SIDE * SIDE].iter().flat_map(|&p| (p as f32 / 255.0).to_le_bytes()).collect();
+    std::fs::write(w.path("clean.f32"), clean).unwrap();
+    std::fs::write(w.path("labels.u8"), &y[..n]).unwrap();
+    let python = Command::new("python3")
+        .arg(fixtures.join("foreign_set.py"))
+        .args([w.path("clean.f32"), w.path("labels.u8")])
+        .args([n.to_string(), "0.05".into()])
+        .arg(&made)
+        .output();
+    let set = match python {
+        Ok(o) if o.status.success() => {
+            if std::env::var_os("REDBLUE_BLESS").is_some() {
+                std::fs::copy(&made, fixtures.join("foreign_set.safetensors")).unwrap();
+            }
+            // The fresh file and the committed one are the same bytes (same script, same images).
+            let committed = std::fs::read(fixtures.join("foreign_set.safetensors")).unwrap();
+            assert_eq!(std::fs::read(&made).unwrap(), committed, "tests/fixtures/foreign_set.safetensors is stale");
+            made
+        }
+        other => {
+            eprintln!("python3 with safetensors unavailable ({other:?}); using the committed fixture");
+            fixtures.join("foreign_set.safetensors")
+        }
+    };
+    let sets = set.to_str().unwrap();
+    let ms = m.to_str().unwrap();
+    w.run(&["eval"], &["--model", ms, "--adv", sets]).fails_with(&["declares no budget", "--eps"]);
+    w.run(&["eval"], &["--model", ms, "--adv", sets, "--eps", "0.04"]).fails_with(&["rejected", "20 of 20"]);
+    let v = w.eval_json(&m, &["--adv", sets, "--eps", "0.05"]);
+    assert_eq!(v["budget_source"], "referee", "{v}");
+    assert_eq!(v["transfer"], true, "{v}");
+    assert!(v["set_model_sha256"].is_null(), "{v}");
+    assert_eq!(rows(&v)[1]["n"].as_u64(), Some(n as u64), "{v}");
+    let clean = w.eval_json(&m, &["--subset", "20"]);
+    assert_eq!(rows(&v)[0], rows(&clean)[0], "the clean row is the clean evaluation of the same images");
+    // The same images placed at another offset no longer match the test labels.
+    w.run(&["eval"], &["--model", ms, "--adv", sets, "--eps", "0.05", "--offset", "1"]).fails_with(&["label of test image"]);
+}
+
+fn read_adv_meta(p: &Path) -> HashMap<String, String> {
+    let bytes = std::fs::read(p).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    header.metadata().clone().unwrap_or_default()
+}
+
+#[test]
+fn files_written_for_the_other_team_hold_no_local_paths() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let adv = w.path("adv.safetensors");
+    attack(&w, &m, &adv, &["--attack", "fgsm", "--eps", "0.1"]).ok();
+    let root = w._tmp.path().to_str().unwrap().to_string();
+    for file in [&m, &adv] {
+        let bytes = std::fs::read(file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&root), "{} records a local path", file.display());
+    }
+    let meta = read_adv(&m.with_file_name("adv.safetensors")).meta;
+    assert!(!meta["redblue.advset"].contains('/'), "{meta:?}");
+    let train: Value = serde_json::from_str(&read_adv_meta(&m)["redblue.train"]).unwrap();
+    assert_eq!(train["data_source"], "unverified data dir", "{train}");
+}
+
+#[test]
+fn eps_minus_zero_and_tiny_eps_print_normally() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let o = w.run(&["eval"], &["--model", m.to_str().unwrap(), "--attack", "fgsm", "--eps=-0,1e-9"]);
+    o.ok();
+    assert!(o.stdout.contains("\n| 0 | 100 |") && o.stdout.contains("\n| 1e-9 | 100 |"), "{}", o.stdout);
+    assert!(!o.stdout.contains("-0"), "{}", o.stdout);
+}

@@ -3,6 +3,7 @@
 
 mod data_support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use data_support::{closed_port_base, dir_names, gzip, Server, Synthetic};
@@ -310,5 +311,126 @@ fn dataset_names_parse() {
     assert!(
         msg.contains("cifar") && msg.contains("mnist") && msg.contains("fashion-mnist"),
         "{msg}"
+    );
+}
+
+#[test]
+fn bad_mirror_schemes_are_refused_before_any_download() {
+    let s = Synthetic::new();
+    let plan = s.plan(DatasetKind::Mnist);
+    let server = Server::start(s.served(), 4);
+    let cache = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "ftp://x/",
+            "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)",
+        ),
+        (
+            "file:///tmp/",
+            "unsupported URL scheme \"file\" in mirror file:///tmp/ (use http:// or https://)",
+        ),
+        (
+            "localhost:8000",
+            "no URL scheme in mirror localhost:8000 (use http:// or https://, \
+             e.g. http://localhost:8000)",
+        ),
+    ];
+    for (bad, want) in cases {
+        // The good mirror comes first: it must not be contacted either.
+        let o = opts(cache.path(), vec![server.base.clone(), bad.to_string()]);
+        let err = acquire_with_plan(DatasetKind::Mnist, &o, &plan).unwrap_err();
+        assert!(matches!(err, DataError::BadMirror { .. }), "{err:?}");
+        assert_eq!(err.to_string(), want);
+    }
+    assert!(server.requests.lock().unwrap().is_empty());
+    assert!(dir_names(&cache.path().join("mnist")).is_empty());
+    // The same options with good mirrors only go through.
+    let o = opts(cache.path(), vec![server.base.clone()]);
+    let (_, src) = acquire_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
+    assert_eq!(src, Source::Download(server.base.clone()));
+    assert_eq!(server.join().len(), 4);
+}
+
+#[test]
+fn empty_data_dir_and_cache_dir_count_as_unset() {
+    let s = Synthetic::new();
+    let plan = s.plan(DatasetKind::Mnist);
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("mnist");
+    s.write_raw(&dir);
+    let o = AcquireOptions {
+        data_dir: Some(PathBuf::new()),
+        ..opts(cache.path(), vec![])
+    };
+    let d = load_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
+    assert_eq!(d.source, Source::Cache(dir));
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    // An empty cache dir falls back to the default root, never to a relative "mnist" folder.
+    let o = AcquireOptions {
+        cache_dir: Some(PathBuf::new()),
+        download: false,
+        ..opts(cache.path(), vec![])
+    };
+    if let Err(e) = acquire_with_plan(DatasetKind::Mnist, &o, &plan) {
+        assert!(!e.to_string().contains("cache mnist:"), "{e}");
+    }
+}
+
+/// A cache root that is a regular file: nothing can be created below it, even by root.
+fn unwritable_cache() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("cache-root-is-a-file");
+    std::fs::write(&root, b"not a folder").unwrap();
+    (tmp, root)
+}
+
+#[test]
+fn unwritable_cache_does_not_stop_a_verified_download() {
+    let s = Synthetic::new();
+    let plan = s.plan(DatasetKind::Mnist);
+    let server = Server::start(s.served(), 4);
+    let base = server.base.clone();
+    let (_tmp, root) = unwritable_cache();
+    let o = opts(&root, vec![base.clone()]);
+    let d = load_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
+    assert_eq!(d.source, Source::Download(base.clone()));
+    assert_eq!(d.train.labels, vec![0, 1, 2, 3, 4, 9]);
+    assert_eq!((d.train.n, d.test.n), (6, 3));
+    assert_eq!(server.join().len(), 4, "each file fetched once");
+    let cache_dir = root.join("mnist");
+    assert_eq!(d.warnings.len(), 4, "{:#?}", d.warnings);
+    for (w, name) in d.warnings.iter().zip(FILE_NAMES) {
+        assert!(w.contains(name), "{w}");
+        assert!(w.contains(&cache_dir.display().to_string()), "{w}");
+        // The OS reason (ENOTDIR), as the OS words it.
+        let reason = std::io::Error::from_raw_os_error(libc::ENOTDIR).to_string();
+        assert!(w.contains(&reason), "{w} lacks {reason:?}");
+        assert!(w.contains(&base), "{w}");
+    }
+    assert!(root.is_file(), "the file in the way is left alone");
+}
+
+#[test]
+fn unwritable_cache_does_not_stop_the_system_dir_source() {
+    let s = Synthetic::new();
+    let mut plan = s.plan(DatasetKind::FashionMnist);
+    let sys = tempfile::tempdir().unwrap();
+    s.write_gz(sys.path());
+    plan.system_dir = Some(sys.path().to_path_buf());
+    let (_tmp, root) = unwritable_cache();
+    let o = AcquireOptions {
+        download: false,
+        system_dirs: true,
+        ..opts(&root, vec![])
+    };
+    let d = load_with_plan(DatasetKind::FashionMnist, &o, &plan).unwrap();
+    assert_eq!(d.source, Source::Debian(sys.path().to_path_buf()));
+    assert_eq!(d.location, sys.path());
+    assert_eq!(d.test.labels, vec![5, 6, 7]);
+    assert_eq!(d.warnings.len(), 1, "{:#?}", d.warnings);
+    let w = &d.warnings[0];
+    assert!(
+        w.contains(&root.join("fashion-mnist").display().to_string()) && w.contains("os error"),
+        "{w}"
     );
 }

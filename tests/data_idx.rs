@@ -260,3 +260,70 @@ fn dims_mismatch_between_splits_and_missing_files() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn huge_dimensions_are_refused_before_any_allocation() {
+    // Header-only files whose dimensions claim far more data than the size limit: BadDims
+    // (not a multi-gigabyte allocation, not an overflow, not a "truncated" error).
+    for (n, r, c) in [
+        (1 << 31, 1 << 31, 1),
+        (1 << 31, 1, 1),
+        (u32::MAX, 1, 1),
+        (1, u32::MAX, u32::MAX),
+        (60_000, 28 * 1024, 28),
+    ] {
+        let err = parse_images(&images(n, r, c, 0), Path::new("big")).unwrap_err();
+        assert!(
+            matches!(err, DataError::BadDims { n: en, rows: er, cols: ec, .. }
+                if (en, er, ec) == (u64::from(n), u64::from(r), u64::from(c))),
+            "{n}x{r}x{c}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("big") && msg.contains("at most 536870912 bytes"), "{msg}");
+    }
+    let mut l = 0x0801u32.to_be_bytes().to_vec();
+    l.extend_from_slice(&u32::MAX.to_be_bytes());
+    l.extend_from_slice(&[1, 2, 3]);
+    let err = parse_labels(&l, Path::new("x")).unwrap_err();
+    assert!(
+        matches!(err, DataError::BadDims { n, .. } if n == u64::from(u32::MAX)),
+        "{err:?}"
+    );
+    // Within the limit, a short file is still reported as truncated.
+    let err = parse_images(&images(60_000, 28, 28, 10), Path::new("x")).unwrap_err();
+    assert!(matches!(err, DataError::Truncated { .. }), "{err:?}");
+}
+
+#[test]
+fn gzip_errors_are_precise() {
+    let raw = images(2, 3, 4, 24);
+    let p = Path::new("/data/train-images-idx3-ubyte.gz");
+    let gz = gzip(&raw);
+    let err = decompress_if_gzip(gz[..gz.len() / 2].to_vec(), p).unwrap_err();
+    assert!(matches!(err, DataError::GzipTruncated { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("truncated gzip stream") && msg.contains(p.to_str().unwrap()), "{msg}");
+
+    let err = redblue::data::decompress_gzip(&raw, p).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DataError::NotGzip { .. }), "{err:?}");
+    assert!(msg.contains("not a gzip stream") && msg.contains(p.to_str().unwrap()), "{msg}");
+    assert_eq!(redblue::data::decompress_gzip(&gz, p).unwrap(), raw);
+}
+
+#[test]
+fn gz_file_holding_random_bytes_or_raw_idx_names_the_path() {
+    let s = Synthetic::new();
+    let dir = tempfile::tempdir().unwrap();
+    s.write_gz(dir.path());
+    let path = dir.path().join(format!("{}.gz", FILE_NAMES[0]));
+    let junk: Vec<u8> = (0..300u32).map(|i| (i * 97 % 256) as u8).collect();
+    for content in [junk, s.files[0].clone()] {
+        std::fs::write(&path, &content).unwrap();
+        let err = load_from_dir_unverified(dir.path(), "synthetic").unwrap_err();
+        assert!(matches!(err, DataError::NotGzip { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("not a gzip stream"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+    }
+}

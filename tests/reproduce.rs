@@ -125,6 +125,7 @@ fn tiny_config() -> ReproduceConfig {
         adv_train_eps: vec![0.1],
         pgd_steps: 3,
         curve_eps: vec![0.0, 0.1, 0.2],
+        curve_subset: None, // all 60 (the default 1000 would not fit: refused, never clamped)
         eval_batch: 25,
         ..ReproduceConfig::default()
     }
@@ -181,5 +182,29 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     .expect("resume");
     assert_eq!(trained.into_inner().expect("lock"), vec!["l1-1e-4_l2-0_s0".to_string()]);
     assert_eq!(measurements(&one), measurements(&again));
+    // A resume whose evaluation settings or data differ is refused before any work, and the
+    // run is left as it was: rows measured on different image sets never mix.
+    let report = std::fs::read(a.path().join("report.json")).expect("report");
+    let changed = ReproduceConfig { test_subset: Some(50), ..tiny_config() };
+    let err = reproduce::run(&changed, &inputs, &opts, &|_| {}).expect_err("changed eval config");
+    assert!(err.to_string().contains("test-subset: null then, 50 now"), "{err}");
+    let changed = ReproduceConfig { pgd_steps: 4, ..tiny_config() };
+    let err = reproduce::run(&changed, &inputs, &opts, &|_| {}).expect_err("changed PGD");
+    assert!(err.to_string().contains("pgd-steps: 3 then, 4 now"), "{err}");
+    let other_data = Inputs { data: DataInfo { dataset: "other".into(), ..inputs.data.clone() }, ..inputs };
+    let err = reproduce::run(&tiny_config(), &other_data, &opts, &|_| {}).expect_err("changed data");
+    assert!(err.to_string().contains("data: \"synthetic\" then, \"other\" now"), "{err}");
+    assert_eq!(report, std::fs::read(a.path().join("report.json")).expect("report"));
+    // A folder holding someone's own files is never a run folder.
+    let own = tempfile::tempdir().expect("tmp");
+    std::fs::write(own.path().join("report.md"), b"mine").expect("write");
+    let opts = RunOptions { out_dir: own.path().to_path_buf(), jobs: 1, resume: false };
+    let err = reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect_err("own files");
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let opts = RunOptions { resume: true, ..opts };
+    let err = reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect_err("not a run");
+    assert!(err.to_string().contains("not a redblue run"), "{err}");
+    assert_eq!(std::fs::read(own.path().join("report.md")).expect("read"), b"mine");
+    assert_eq!(std::fs::read_dir(own.path()).expect("ls").count(), 1);
 }
 

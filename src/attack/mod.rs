@@ -17,6 +17,9 @@ pub use pgd::Pgd;
 use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
 
+/// The attack names redblue writes into adversarial-set files; a set naming another is refused.
+pub const KNOWN: &[&str] = &["fgsm", "pgd"];
+
 /// Whether adversarial images are clipped to the model's valid input range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -22,6 +22,13 @@ impl Norm {
         }
     }
 
+    /// The largest meaningful budget in pixel units (images live in [0, 1]).
+    pub fn max_eps(self) -> f64 {
+        match self {
+            Norm::Linf => 1.0,
+        }
+    }
+
     /// Distance between two images.
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
         match self {

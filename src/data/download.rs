@@ -24,6 +24,42 @@ pub fn agent(connect_timeout: Duration) -> ureq::Agent {
         .build()
 }
 
+/// Checks that a mirror base URL can be downloaded from: it must start with `http://` or
+/// `https://` (any letter case) followed by a host. Acquisition checks every mirror with this
+/// before any network access, so a typo is reported as such instead of as a failed download.
+pub fn validate_mirror(base: &str) -> Result<(), DataError> {
+    let bad = |problem: String, example: String| DataError::BadMirror {
+        mirror: base.to_string(),
+        problem,
+        example,
+    };
+    let trimmed = base.trim();
+    if trimmed.is_empty() {
+        return Err(bad("empty URL".to_string(), String::new()));
+    }
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        // `localhost:8000/`, `mirror.example/mnist/`: a host without a scheme.
+        let example = if trimmed.contains(char::is_whitespace) {
+            String::new()
+        } else {
+            format!(", e.g. http://{trimmed}")
+        };
+        return Err(bad("no URL scheme".to_string(), example));
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return Err(bad(
+            format!("unsupported URL scheme {scheme:?}"),
+            String::new(),
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(bad("no host".to_string(), String::new()));
+    }
+    Ok(())
+}
+
 /// The URL of `<name>.gz` under mirror `base` (a `/` is inserted if `base` lacks one).
 pub fn file_url(base: &str, name: &str) -> String {
     if base.ends_with('/') {
@@ -40,6 +76,7 @@ pub fn download_file(
     base: &str,
     spec: &FileSpec,
 ) -> Result<Vec<u8>, DataError> {
+    validate_mirror(base)?;
     let url = file_url(base, &spec.name);
     log::info!("downloading {url}");
     let http_err = |message: String| DataError::Http {
@@ -76,4 +113,50 @@ fn transport_message(t: &ureq::Transport) -> String {
         msg.push_str(&src.to_string());
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_schemes_are_checked() {
+        for ok in [
+            "http://127.0.0.1:8000/",
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "HTTP://Example.org",
+            "http://user:pw@host/x/",
+        ] {
+            assert!(validate_mirror(ok).is_ok(), "{ok}");
+        }
+        let msg = |base: &str| validate_mirror(base).unwrap_err().to_string();
+        assert_eq!(
+            msg("ftp://x/"),
+            "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)"
+        );
+        assert_eq!(
+            msg("file:///tmp/"),
+            "unsupported URL scheme \"file\" in mirror file:///tmp/ (use http:// or https://)"
+        );
+        assert_eq!(
+            msg("localhost:8000"),
+            "no URL scheme in mirror localhost:8000 \
+             (use http:// or https://, e.g. http://localhost:8000)"
+        );
+        assert_eq!(
+            msg("http:///mnist/"),
+            "no host in mirror http:///mnist/ (use http:// or https://)"
+        );
+        assert!(msg("").starts_with("empty URL in mirror"), "{}", msg(""));
+    }
+
+    #[test]
+    fn download_file_refuses_bad_scheme_without_network() {
+        let spec = FileSpec {
+            name: "train-images-idx3-ubyte".into(),
+            sha256: "00".into(),
+        };
+        let err = download_file(&agent(Duration::from_secs(1)), "ftp://x/", &spec).unwrap_err();
+        assert!(matches!(err, DataError::BadMirror { .. }), "{err:?}");
+    }
 }

@@ -12,12 +12,31 @@ pub enum DataError {
         source: std::io::Error,
     },
 
-    /// A gzip stream could not be decompressed.
-    #[error("{}: not a valid gzip stream", .path.display())]
-    Gzip {
+    /// A `.gz` file does not hold a gzip stream (its first bytes are not the gzip magic `1f 8b`).
+    #[error(
+        "{}: not a gzip stream: a .gz file must start with the gzip magic bytes 1f 8b, \
+         found {found}{hint}",
+        .path.display()
+    )]
+    NotGzip {
         path: PathBuf,
-        source: std::io::Error,
+        /// Hex dump of the first bytes (at most 4), or "an empty file".
+        found: String,
+        /// Extra advice (for example when the content is an uncompressed IDX file), or "".
+        hint: String,
     },
+
+    /// A gzip stream ends before its end-of-stream marker and trailer.
+    #[error(
+        "{}: truncated gzip stream: the compressed data ends early \
+         (an interrupted download or copy?)",
+        .path.display()
+    )]
+    GzipTruncated { path: PathBuf },
+
+    /// A gzip stream is corrupt (bad header, bad deflate data, CRC or length mismatch).
+    #[error("{}: corrupt gzip stream: {reason}", .path.display())]
+    Gzip { path: PathBuf, reason: String },
 
     /// A file (or its decompressed content) is larger than this module accepts.
     #[error("{}: larger than the {limit}-byte limit", .path.display())]
@@ -54,11 +73,12 @@ pub enum DataError {
         found: u32,
     },
 
-    /// The image dimensions in an IDX header are zero or overflow.
+    /// The dimensions in an IDX header are zero, overflow, or exceed the size limit.
     #[error(
         "{}: invalid dimensions {n} x {rows} x {cols}: every dimension must be non-zero \
-         and the total size must fit in memory",
-        .path.display()
+         and the data (n x rows x cols bytes) at most {} bytes",
+        .path.display(),
+        super::idx::MAX_DECOMPRESSED
     )]
     BadDims {
         path: PathBuf,
@@ -139,6 +159,16 @@ pub enum DataError {
         dir: PathBuf,
         dataset: String,
         missing: Vec<String>,
+    },
+
+    /// A mirror base URL that cannot be downloaded from (not `http://` or `https://`).
+    #[error("{problem} in mirror {mirror} (use http:// or https://{example})")]
+    BadMirror {
+        mirror: String,
+        /// What is wrong, e.g. `unsupported URL scheme "ftp"`.
+        problem: String,
+        /// A suggested fix (", e.g. http://localhost:8000/"), or "".
+        example: String,
     },
 
     /// No source could supply a verified copy of the data set.

@@ -5,24 +5,31 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::error::DataError;
-use super::idx::decompress_if_gzip;
+use super::idx::{decompress_gzip, decompress_if_gzip};
 
-/// Reads `<dir>/<name>` (preferred) or else `<dir>/<name>.gz`, decompressing gzip content.
-/// Returns the path actually read and the raw bytes, or `None` when neither file exists.
+/// Reads `<dir>/<name>` (preferred) or else `<dir>/<name>.gz`. The raw file is decompressed
+/// when it happens to hold gzip; the `.gz` file must hold gzip ([`DataError::NotGzip`]
+/// otherwise). Returns the path actually read and the raw bytes, or `None` when neither file
+/// exists.
 pub fn read_raw_or_gz(dir: &Path, name: &str) -> Result<Option<(PathBuf, Vec<u8>)>, DataError> {
     let raw = dir.join(name);
-    let gz = dir.join(format!("{name}.gz"));
-    for path in [raw, gz] {
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let bytes = decompress_if_gzip(bytes, &path)?;
-                return Ok(Some((path, bytes)));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(DataError::io(path, e)),
+    match fs::read(&raw) {
+        Ok(bytes) => {
+            let bytes = decompress_if_gzip(bytes, &raw)?;
+            return Ok(Some((raw, bytes)));
         }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(DataError::io(raw, e)),
     }
-    Ok(None)
+    let gz = dir.join(format!("{name}.gz"));
+    match fs::read(&gz) {
+        Ok(bytes) => {
+            let bytes = decompress_gzip(&bytes, &gz)?;
+            Ok(Some((gz, bytes)))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DataError::io(gz, e)),
+    }
 }
 
 /// Reads `<dir>/<name>` raw (no decompression), or `None` when it does not exist.
@@ -39,7 +46,8 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DataError> {
 /// either name. Creates `dir` if needed.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DataError> {
     let target = dir.join(name);
-    crate::fsutil::write_atomic_io(&target, bytes).map_err(|(_, path, e)| DataError::io(path, e))?;
+    crate::fsutil::write_atomic_io(&target, bytes)
+        .map_err(|(_, path, e)| DataError::io(path, e))?;
     Ok(target)
 }
 
@@ -78,5 +86,63 @@ mod tests {
         fs::write(dir.path().join("x"), b"raw").unwrap();
         let (_, b) = read_raw_or_gz(dir.path(), "x").unwrap().unwrap();
         assert_eq!(b, b"raw");
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gz_file_without_gzip_content_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "train-images-idx3-ubyte";
+        let path = dir.path().join(format!("{name}.gz"));
+        // A raw IDX file under a .gz name: refused, with a hint.
+        let mut idx = vec![0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+        idx.push(7);
+        fs::write(&path, &idx).unwrap();
+        let err = read_raw_or_gz(dir.path(), name).unwrap_err();
+        assert!(matches!(err, DataError::NotGzip { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("not a gzip stream"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("found 00 00 08 03"), "{msg}");
+        assert!(msg.contains("uncompressed IDX"), "{msg}");
+        // Random bytes, and an empty file.
+        fs::write(&path, b"\x42\x17 random junk").unwrap();
+        let msg = read_raw_or_gz(dir.path(), name).unwrap_err().to_string();
+        assert!(msg.contains("not a gzip stream") && msg.contains("found 42 17 20 72"), "{msg}");
+        assert!(!msg.contains("IDX"), "{msg}");
+        fs::write(&path, b"").unwrap();
+        let msg = read_raw_or_gz(dir.path(), name).unwrap_err().to_string();
+        assert!(msg.contains("not a gzip stream") && msg.contains("an empty file"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_and_corrupt_gz_files_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.gz");
+        let body: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let good = gz(&body);
+        for cut in [2, 5, 10, good.len() / 2, good.len() - 4, good.len() - 1] {
+            fs::write(&path, &good[..cut]).unwrap();
+            let err = read_raw_or_gz(dir.path(), "x").unwrap_err();
+            assert!(matches!(err, DataError::GzipTruncated { .. }), "cut {cut}: {err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains("truncated gzip stream"), "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+        }
+        // A flipped CRC byte: corrupt, not truncated.
+        let mut bad = good.clone();
+        let at = bad.len() - 6;
+        bad[at] ^= 0xff;
+        fs::write(&path, &bad).unwrap();
+        let err = read_raw_or_gz(dir.path(), "x").unwrap_err();
+        assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
+        assert!(err.to_string().contains("corrupt gzip stream"), "{err}");
+        fs::write(&path, &good).unwrap();
+        assert_eq!(read_raw_or_gz(dir.path(), "x").unwrap().unwrap().1, body);
     }
 }

@@ -42,6 +42,7 @@ pub fn load_with_plan(
             .iter()
             .map(|s| (s.name.clone(), s.sha256.to_ascii_lowercase()))
             .collect(),
+        warnings: acquired.warnings,
     })
 }
 

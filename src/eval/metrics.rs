@@ -4,6 +4,7 @@
 //! "confidence"); mean probability of the true class; mean cross-entropy loss.
 
 use crate::attack::pgd::argmax;
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// One row of an evaluation table.
@@ -41,9 +42,13 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    /// Adds a batch of logits `[labels.len(), classes]`.
-    pub fn add(&mut self, logits: &[f32], labels: &[u8], classes: usize) {
+    /// Adds a batch of logits `[labels.len(), classes]`. A NaN or infinite logit is an error
+    /// (its softmax would be NaN): a numerically broken model is never scored.
+    pub fn add(&mut self, logits: &[f32], labels: &[u8], classes: usize) -> Result<()> {
         for (row, &y) in logits.chunks_exact(classes).zip(labels) {
+            if let Some(&v) = row.iter().find(|v| !v.is_finite()) {
+                return Err(Error::NonFinite { what: "logit", value: v, index: self.n });
+            }
             let y = y as usize;
             let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
             let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
@@ -54,6 +59,7 @@ impl Accumulator {
             self.true_prob += (row[y] as f64 - m).exp() / z;
             self.loss += m + z.ln() - row[y] as f64;
         }
+        Ok(())
     }
 
     /// The row for this accumulated set at budget `eps`.

@@ -53,7 +53,7 @@ fn check_inputs(model: &dyn Classifier, x: &[f32], labels: &[u8], batch: usize) 
         return Err(Error::param("label", labels[i], format!("at index {i} is not a class")));
     }
     if batch == 0 {
-        return Err(Error::param("batch-size", 0, "must be at least 1"));
+        return Err(Error::param("--eval-batch", 0, "must be at least 1"));
     }
     Ok(())
 }
@@ -62,8 +62,8 @@ fn check_inputs(model: &dyn Classifier, x: &[f32], labels: &[u8], batch: usize) 
 pub fn eps_list(eps: &[f64]) -> Result<Vec<f64>> {
     let mut out = vec![0.0];
     for &e in eps {
-        check_eps("eps", e, 1.0)?;
-        out.push(e);
+        check_eps("--eps", e, 1.0)?;
+        out.push(e + 0.0); // -0 becomes 0
     }
     out.sort_by(f64::total_cmp);
     out.dedup();
@@ -81,7 +81,7 @@ pub fn score(model: &dyn Classifier, x: &[f32], labels: &[u8], eps: f64, batch: 
     let d = model.input_dim();
     let mut acc = Accumulator::default();
     for (xb, yb) in x.chunks(batch * d).zip(labels.chunks(batch)) {
-        acc.add(&logits_host(model, xb, yb.len()), yb, model.num_classes());
+        acc.add(&logits_host(model, xb, yb.len()), yb, model.num_classes())?;
     }
     Ok(acc.finish(eps))
 }
@@ -175,7 +175,7 @@ pub fn sweep(
     let mut accs = vec![Accumulator::default(); eps.len()];
     for (part, ch) in parts.iter().zip(chunks(x, labels, cfg.batch_size, model.input_dim())) {
         for (acc, logits) in accs.iter_mut().zip(part) {
-            acc.add(logits, ch.y, c);
+            acc.add(logits, ch.y, c)?;
         }
     }
     Ok(Sweep {

@@ -10,7 +10,7 @@ use super::{Mlp, MlpConfig};
 use crate::error::{to_json, Error, Result};
 use crate::fsutil;
 use crate::tensorfile::{self, f32_bytes, f32_from_bytes, TensorBytes};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,7 +24,13 @@ pub struct ModelMeta {
     pub train: serde_json::Value,
     /// SHA-256 of the file's bytes.
     pub sha256: String,
+    /// What the loader ignored (extra tensors, foreign metadata keys), for the caller to show.
+    pub warnings: Vec<String>,
 }
+
+/// The metadata keys redblue writes; other `redblue.*` keys are refused, foreign keys ignored
+/// with a warning.
+const META_KEYS: [&str; 4] = ["format", "redblue.arch", "redblue.train", "redblue.version"];
 
 fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
@@ -76,17 +82,27 @@ pub fn load(path: &Path) -> Result<(Mlp, ModelMeta)> {
 /// Parses model bytes; `path` is only used in error messages.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
     let bad = |reason: String| Error::ModelFile { path: path.to_path_buf(), reason };
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
-    let meta_map = header.metadata().clone().unwrap_or_default();
-    let found: Vec<String> = st.names().into_iter().cloned().collect();
+    let parsed = tensorfile::open(bytes).map_err(bad)?;
+    let (st, meta_map) = (&parsed.tensors, &parsed.metadata);
+    let mut found: Vec<String> = st.names().into_iter().cloned().collect();
+    found.sort();
     let missing: Vec<&str> = NAMES.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
     if !missing.is_empty() {
         return Err(bad(format!(
-            "missing tensors {missing:?}; expected {NAMES:?}, found {found:?}"
+            "missing tensors {missing:?}; expected {NAMES:?}, found {found:?}{}",
+            if found.iter().any(|f| f == "images") { " (this looks like an adversarial set, not a model)" } else { "" }
         )));
+    }
+    let mut warnings = Vec::new();
+    for key in meta_map.keys().filter(|k| !META_KEYS.contains(&k.as_str())) {
+        if key.starts_with("redblue.") {
+            return Err(bad(format!("unknown metadata key {key:?} (redblue writes {META_KEYS:?})")));
+        }
+        warnings.push(format!("metadata key {key:?} ignored"));
+    }
+    let extra: Vec<&String> = found.iter().filter(|f| !NAMES.contains(&f.as_str())).collect();
+    if !extra.is_empty() {
+        warnings.push(format!("extra tensors ignored: {extra:?}"));
     }
     let view = |name: &str| st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")));
     let config = match meta_map.get("redblue.arch") {
@@ -130,5 +146,5 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
             .map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
         None => serde_json::Value::Null,
     };
-    Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes) }))
+    Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }))
 }

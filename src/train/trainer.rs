@@ -124,11 +124,15 @@ pub fn train(
             };
             let loss_value = stepper.step(cfg, &mut model, &Batch { x: images, y: &yb, adv }, &mut rng);
             if !loss_value.is_finite() {
-                return Err(Error::param(
-                    "lr",
-                    cfg.lr,
-                    format!("training diverged (loss {loss_value} at epoch {epoch}, batch {b})"),
-                ));
+                return Err(Error::Diverged {
+                    loss: loss_value.to_string(),
+                    epoch,
+                    batch: b + 1,
+                    settings: format!(
+                        "RMSProp lr {}, decay {}, eps {}; l1 {}, l2 {}",
+                        cfg.lr, cfg.rms_decay, cfg.rms_eps, cfg.l1, cfg.l2
+                    ),
+                });
             }
             loss_sum += loss_value;
             progress(TrainProgress { epoch, epochs: cfg.epochs, batch: b + 1, batches, loss: loss_value });

@@ -73,8 +73,8 @@ pub struct DataArgs {
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
     /// Replace the public mirrors with this base URL (repeatable), e.g. http://127.0.0.1:8000/.
-    #[arg(long = "mirror")]
-    pub mirrors: Vec<String>,
+    #[arg(long)]
+    pub mirror: Vec<String>,
     /// Never download from mirrors.
     #[arg(long)]
     pub no_download: bool,
@@ -165,6 +165,20 @@ pub struct TrainArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormArg {
+    /// max_i |x_adv_i - x_i| <= eps.
+    Linf,
+}
+
+impl From<NormArg> for redblue::attack::Norm {
+    fn from(n: NormArg) -> Self {
+        match n {
+            NormArg::Linf => Self::Linf,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttackKind {
     /// Fast gradient sign method (one step of size eps).
     Fgsm,
@@ -187,9 +201,16 @@ pub struct AttackOpts {
     /// PGD: start at the clean image instead of a random point in the eps-ball.
     #[arg(long)]
     pub no_random_start: bool,
-    /// Do not clip adversarial images to [0, 1] (the paper's equation as written).
+    /// Do not clip adversarial images to [0, 1] (the paper's equation as written). With
+    /// --adv: the referee allows pixels outside [0, 1].
     #[arg(long)]
     pub no_clip: bool,
+    /// Clip adversarial images to [0, 1] (the default; with --adv: the referee requires it).
+    #[arg(long, conflicts_with = "no_clip")]
+    pub clip: bool,
+    /// Threat model (L-inf: every pixel moves by at most eps).
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
     /// Seed for random starts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -229,13 +250,17 @@ pub struct EvalArgs {
     /// Model file to score.
     #[arg(long)]
     pub model: PathBuf,
-    /// Score this adversarial set (its budget is verified first).
+    /// Judge this adversarial set: every image is verified against the budget before it is
+    /// scored. The budget is the referee's (--eps, --norm, --clip/--no-clip); without --eps
+    /// the set's declared budget is used and the report says so. --offset is the test index of
+    /// the set's first image (sets from other tools: default 0), --subset scores its first N.
     #[arg(long, conflicts_with = "attack")]
     pub adv: Option<PathBuf>,
     /// Attack to sweep (needs --eps).
     #[arg(long, value_enum, requires = "eps")]
     pub attack: Option<AttackKind>,
     /// Comma-separated budgets, e.g. 0.05,0.075,0.1,0.25 (an eps = 0 row is always added).
+    /// With --adv: the referee's one budget.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub eps: Vec<f64>,
     #[command(flatten)]

@@ -3,6 +3,7 @@
 
 use crate::args::{BenchArgs, Workload};
 use crate::load_data;
+use crate::rules::Given;
 use anyhow::{bail, Context, Result};
 use redblue::bench::{peak, workloads, WorkloadResult};
 use redblue::model::file as model_file;
@@ -79,8 +80,24 @@ fn child(a: &BenchArgs, w: &str) -> Result<serde_json::Value> {
     if let Some(m) = &a.model {
         cmd.arg("--model").arg(m);
     }
-    if let Some(d) = &a.data.data_dir {
-        cmd.arg("--data-dir").arg(d);
+    // Every data flag the user typed reaches the child, so none is silently dropped.
+    let d = &a.data;
+    if let Some(dir) = &d.data_dir {
+        cmd.arg("--data-dir").arg(dir);
+    }
+    if let Some(dir) = &d.cache_dir {
+        cmd.arg("--cache-dir").arg(dir);
+    }
+    for m in &d.mirror {
+        cmd.arg("--mirror").arg(m);
+    }
+    for (on, flag) in [(d.no_download, "--no-download"), (d.no_npm, "--no-npm"), (d.no_verify, "--no-verify")] {
+        if on {
+            cmd.arg(flag);
+        }
+    }
+    if d.dataset == crate::args::DatasetArg::FashionMnist {
+        cmd.args(["--dataset", "fashion-mnist"]);
     }
     let out = cmd.output().with_context(|| format!("running bench {w}"))?;
     if !out.status.success() {
@@ -89,7 +106,17 @@ fn child(a: &BenchArgs, w: &str) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-pub fn cmd_bench(a: BenchArgs) -> Result<()> {
+pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
+    crate::check_data_flags(&a.data, g)?;
+    match a.workload {
+        Workload::Peak | Workload::W1 | Workload::W5 => {
+            g.refuse(&["model"], "with this --workload (only w2 and w3 attack a model)")?
+        }
+        Workload::All | Workload::W2 | Workload::W3 => {}
+    }
+    if a.workload == Workload::W5 {
+        g.refuse(&["runs"], "with --workload w5 (one full reproduction, timed once)")?;
+    }
     if a.workload != Workload::All {
         // A single workload (also how the parent runs its children) always prints JSON.
         println!("{}", serde_json::to_string_pretty(&run_one(&a)?)?);

@@ -7,23 +7,48 @@ mod bench_cmd;
 mod progress;
 mod render;
 mod reproduce_cmd;
+mod rules;
 
 use anyhow::{bail, Context, Result};
 use args::*;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use redblue::advset::{AdvMeta, AdvSet};
 use redblue::attack::{Attack, ClipMode, Norm, Pgd};
 use redblue::data::{self, AcquireOptions, DatasetKind, Split};
 use redblue::eval::{self, judge, SweepConfig};
+use redblue::fsutil::{show, Output};
 use redblue::model::{file as model_file, Classifier, MlpConfig};
+use redblue::subset::{self, Flags};
 use redblue::train::{self, AdvTraining, TrainConfig};
+use rules::{Given, ATTACK_ALL, DATA_SOURCES, PGD_ONLY};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Rule ids used outside [`rules`]'s shared lists, per subcommand (checked by a test).
+pub const EXTRA_RULE_IDS: &[(&str, &str)] = &[
+    ("eval", "offset"),
+    ("eval", "subset"),
+    ("bench", "model"),
+    ("bench", "runs"),
+    ("reproduce", "train_subset"),
+    ("reproduce", "test_subset"),
+    ("reproduce", "pgd_subset"),
+    ("reproduce", "curve_subset"),
+];
+
 fn main() -> ExitCode {
     alloc::tune();
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // The matches of the innermost subcommand: the flags the user typed there.
+    let mut sub = &matches;
+    while let Some((_, m)) = sub.subcommand() {
+        sub = m;
+    }
+    match run(cli, &Given::new(sub)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -32,14 +57,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, g: &Given<'_>) -> Result<()> {
     match cli.command {
-        Command::Data { action } => cmd_data(action),
-        Command::Train(a) => cmd_train(a),
-        Command::Attack(a) => cmd_attack(a),
-        Command::Eval(a) => cmd_eval(a),
-        Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a),
-        Command::Bench(a) => bench_cmd::cmd_bench(a),
+        Command::Data { action } => cmd_data(action, g),
+        Command::Train(a) => cmd_train(a, g),
+        Command::Attack(a) => cmd_attack(a, g),
+        Command::Eval(a) => cmd_eval(a, g),
+        Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a, g),
+        Command::Bench(a) => bench_cmd::cmd_bench(a, g),
     }
 }
 
@@ -48,7 +73,10 @@ pub struct Loaded {
     pub train: Split,
     pub test: Split,
     pub dataset: String,
+    /// Where the data came from, for the user's terminal (may name local folders).
     pub source: String,
+    /// Where the data came from, for files (no local paths).
+    pub record: String,
     pub location: String,
     pub verified: bool,
     pub sha256: Vec<(String, String)>,
@@ -61,48 +89,73 @@ fn kind_of(d: DatasetArg) -> DatasetKind {
     }
 }
 
+/// The effective data dir: an empty `--data-dir`/`REDBLUE_DATA_DIR` counts as unset.
+fn data_dir(a: &DataArgs) -> Option<&Path> {
+    a.data_dir.as_deref().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Refuses data-source flags that cannot have an effect together.
+pub fn check_data_flags(a: &DataArgs, g: &Given<'_>) -> Result<()> {
+    if data_dir(a).is_some() {
+        g.refuse(&DATA_SOURCES, "with --data-dir (the data dir is then the only source)")?;
+    }
+    if a.no_download {
+        g.refuse(&["mirror"], "with --no-download")?;
+    }
+    if a.no_verify && data_dir(a).is_none() {
+        bail!("--no-verify needs a non-empty --data-dir");
+    }
+    Ok(())
+}
+
 pub fn load_data(a: &DataArgs) -> Result<Loaded> {
     let kind = kind_of(a.dataset);
     if a.no_verify {
-        let dir = a.data_dir.as_deref().context("--no-verify needs --data-dir")?;
+        let dir = data_dir(a).context("--no-verify needs a non-empty --data-dir")?;
         let (train, test) = data::load_from_dir_unverified(dir, kind.name())?;
-        eprintln!("using UNVERIFIED {} files from {}", kind.name(), dir.display());
+        eprintln!("using UNVERIFIED {} files from {}", kind.name(), show(dir));
         return Ok(Loaded {
             train,
             test,
             dataset: kind.name().to_string(),
-            source: format!("unverified data dir {}", dir.display()),
-            location: dir.display().to_string(),
+            source: format!("unverified data dir {}", show(dir)),
+            record: "unverified data dir".to_string(),
+            location: show(dir),
             verified: false,
             sha256: Vec::new(),
         });
     }
     let opts = AcquireOptions {
-        data_dir: a.data_dir.clone(),
+        data_dir: data_dir(a).map(Path::to_path_buf),
         cache_dir: a.cache_dir.clone(),
-        mirrors: (!a.mirrors.is_empty()).then(|| a.mirrors.clone()),
+        mirrors: (!a.mirror.is_empty()).then(|| a.mirror.clone()),
         download: !a.no_download,
         npm: !a.no_npm,
         ..AcquireOptions::default()
     };
     let d = data::load(kind, &opts)?;
+    for w in &d.warnings {
+        eprintln!("warning: {w}");
+    }
     eprintln!("using {} from {}", kind.name(), d.source);
     Ok(Loaded {
         train: d.train,
         test: d.test,
         dataset: kind.name().to_string(),
         source: d.source.to_string(),
-        location: d.location.display().to_string(),
+        record: d.source.record(),
+        location: show(&d.location),
         verified: true,
         sha256: d.sha256,
     })
 }
 
-fn cmd_data(action: DataAction) -> Result<()> {
+fn cmd_data(action: DataAction, g: &Given<'_>) -> Result<()> {
     let (a, info) = match action {
         DataAction::Fetch(a) => (a, false),
         DataAction::Info(a) => (a, true),
     };
+    check_data_flags(&a, g)?;
     let d = load_data(&a)?;
     println!("{}: {} train + {} test images of {}x{}", d.dataset, d.train.n, d.test.n, d.train.rows, d.train.cols);
     println!("source: {}", d.source);
@@ -112,34 +165,65 @@ fn cmd_data(action: DataAction) -> Result<()> {
             println!("sha256 {name} {hash} (verified)");
         }
         let mut counts = [0usize; 10];
-        d.test.labels.iter().for_each(|&y| counts[y as usize] += 1);
+        let mut other = 0usize;
+        for &y in &d.test.labels {
+            match counts.get_mut(usize::from(y)) {
+                Some(c) => *c += 1,
+                None => other += 1,
+            }
+        }
         println!("test label counts: {counts:?}");
+        if other > 0 {
+            println!("test labels outside 0-9: {other}");
+        }
     }
     Ok(())
 }
 
-fn refuse_overwrite(path: &Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
-        bail!("{} already exists; pass --force to overwrite it", path.display());
-    }
-    Ok(())
-}
-
-fn check_dims(model: &dyn Classifier, split: &Split) -> Result<()> {
+/// The model must read the dataset's images and have one output per class it can meet.
+fn check_fit(model: &dyn Classifier, path: &Path, split: &Split) -> Result<()> {
     if model.input_dim() != split.image_len() {
         bail!(
-            "model expects {} input pixels but the dataset's images have {}x{} = {}",
+            "model file {}: it expects {} input pixels but the dataset's images have {}x{} = {}",
+            show(path),
             model.input_dim(),
             split.rows,
             split.cols,
             split.image_len()
         );
     }
+    let classes = split.labels.iter().copied().max().map_or(0, |m| usize::from(m) + 1);
+    if model.num_classes() != 10 || classes > model.num_classes() {
+        bail!(
+            "model file {}: it has {} classes but the dataset has 10 (labels up to {})",
+            show(path),
+            model.num_classes(),
+            classes.saturating_sub(1)
+        );
+    }
     Ok(())
 }
 
-fn cmd_train(a: TrainArgs) -> Result<()> {
-    refuse_overwrite(&a.out, a.force)?;
+/// Loads a model file and prints what the loader ignored.
+fn load_model(path: &Path) -> Result<(redblue::model::Mlp, model_file::ModelMeta)> {
+    let (model, meta) = model_file::load(path)?;
+    for w in &meta.warnings {
+        eprintln!("warning: model file {}: {w}", show(path));
+    }
+    Ok((model, meta))
+}
+
+/// Names the model file when its numbers break during scoring.
+fn scoring<T>(r: redblue::Result<T>, path: &Path) -> Result<T> {
+    r.map_err(|e| match e {
+        redblue::Error::NonFinite { .. } => anyhow::Error::new(e).context(format!("scoring model file {}", show(path))),
+        other => other.into(),
+    })
+}
+
+fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
+    check_data_flags(&a.data, g)?;
+    let out = Output::reserve("--out", &a.out, a.force, &[])?;
     let cfg = TrainConfig {
         arch: MlpConfig {
             input: 784,
@@ -163,6 +247,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     };
     cfg.validate()?; // fail before loading data
     let d = load_data(&a.data)?;
+    subset::first(d.train.n, a.train_subset, "--train-subset", "training set")?;
     let cfg = TrainConfig { arch: MlpConfig { input: d.train.image_len(), ..cfg.arch }, ..cfg };
     let mut bar = progress::Bar::new("train");
     let (model, report) = train::train(&d.train.images, &d.train.labels, &cfg, &mut |p| {
@@ -179,13 +264,13 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         "epoch_losses": report.epoch_losses(),
         "train_images": report.train_images,
         "dataset": d.dataset,
-        "data_source": d.source,
+        "data_source": d.record,
         "data_verified": d.verified,
         "data_sha256": d.sha256,
         "test_accuracy": clean.accuracy,
         "tool": format!("redblue {}", env!("CARGO_PKG_VERSION")),
     });
-    model_file::save(&model, &meta, &a.out)?;
+    out.commit(&model_file::to_bytes(&model, &meta)?)?;
     let secs: f64 = report.epochs.iter().map(|e| e.seconds).sum();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"out": a.out, "test": clean, "train_seconds": secs}))?);
@@ -197,16 +282,26 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             secs / cfg.epochs as f64,
             clean.accuracy,
             clean.confidence,
-            a.out.display()
+            show(&a.out)
         );
     }
     Ok(())
 }
 
-fn make_attack(kind: AttackKind, o: &AttackOpts) -> Result<Pgd> {
+/// Builds the attack, refusing the flags that have no effect on it.
+fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Pgd> {
     let pgd = match kind {
-        AttackKind::Fgsm => Pgd::fgsm(),
+        AttackKind::Fgsm => {
+            g.refuse(&PGD_ONLY, "with --attack fgsm (one step of size eps from the clean image, no randomness)")?;
+            Pgd::fgsm()
+        }
         AttackKind::Pgd => {
+            if o.no_random_start {
+                g.refuse(&["seed"], "with --no-random-start (the attack is then deterministic)")?;
+                if o.restarts > 1 {
+                    bail!("--restarts {} has no effect with --no-random-start (every restart is the same deterministic attack)", o.restarts);
+                }
+            }
             let mut p = Pgd::madry(o.steps, o.restarts);
             if let Some(r) = o.rel_step {
                 p.rel_step = r;
@@ -227,98 +322,159 @@ fn clip_of(o: &AttackOpts) -> ClipMode {
     }
 }
 
-/// The test images selected by --offset/--subset.
-fn select<'a>(test: &'a Split, s: &SubsetArgs) -> Result<(&'a [f32], &'a [u8])> {
-    let n = test.n;
-    if s.offset >= n {
-        bail!("--offset {} is past the end of the test set ({n} images)", s.offset);
-    }
-    let count = s.subset.unwrap_or(n - s.offset);
-    if count == 0 || s.offset + count > n {
-        bail!("--subset {count} from --offset {} does not fit in {n} test images", s.offset);
-    }
-    let d = test.image_len();
-    Ok((&test.images[s.offset * d..(s.offset + count) * d], &test.labels[s.offset..s.offset + count]))
+fn norm_of(o: &AttackOpts) -> Norm {
+    o.norm.map_or(Norm::Linf, Norm::from)
 }
 
-fn cmd_attack(a: AttackArgs) -> Result<()> {
-    refuse_overwrite(&a.out, a.force)?;
-    redblue::error::check_eps("eps", a.eps, 1.0)?;
-    let attack = make_attack(a.attack, &a.opts)?;
-    let (model, info) = model_file::load(&a.model)?;
+/// The test images selected by --offset/--subset.
+fn select<'a>(test: &'a Split, s: &SubsetArgs) -> Result<(&'a [f32], &'a [u8])> {
+    let r = subset::range(test.n, s.offset, s.subset, Flags { offset: "--offset", count: "--subset", of: "test set" })?;
+    let d = test.image_len();
+    Ok((&test.images[r.start * d..r.end * d], &test.labels[r]))
+}
+
+fn check_batch(s: &SubsetArgs) -> Result<()> {
+    if s.eval_batch == 0 {
+        return Err(redblue::Error::param("--eval-batch", 0, "must be at least 1").into());
+    }
+    Ok(())
+}
+
+fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
+    check_data_flags(&a.data, g)?;
+    check_batch(&a.subset)?;
+    redblue::error::check_eps("--eps", a.eps, norm_of(&a.opts).max_eps())?;
+    let attack = make_attack(a.attack, &a.opts, g)?;
+    let out = Output::reserve("--out", &a.out, a.force, &[&a.model])?;
+    let (model, info) = load_model(&a.model)?;
     let d = load_data(&a.data)?;
-    check_dims(&model, &d.test)?;
+    check_fit(&model, &a.model, &d.test)?;
     let (x, y) = select(&d.test, &a.subset)?;
-    let cfg = SweepConfig { eps: vec![a.eps], clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
+    let eps = a.eps + 0.0; // -0 becomes 0
+    let cfg = SweepConfig { eps: vec![eps], clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
     let mut bar = progress::Bar::new(attack.name());
-    let adv = eval::generate(&model, &attack, x, y, a.eps, &cfg, &mut |done, total| bar.update(done, total, ""))?;
+    let adv = eval::generate(&model, &attack, x, y, eps, &cfg, &mut |done, total| bar.update(done, total, ""))?;
     bar.finish();
     let set = AdvSet {
         images: adv,
         labels: y.to_vec(),
         rows: d.test.rows,
         cols: d.test.cols,
-        meta: AdvMeta {
+        meta: Some(AdvMeta {
             attack: attack.name().to_string(),
             params: attack.params(),
-            norm: attack.norm().name().to_string(),
-            eps: a.eps,
+            norm: attack.norm(),
+            eps,
             clip: cfg.clip,
             model_sha256: info.sha256,
             dataset: d.dataset.clone(),
             offset: a.subset.offset,
             seed: a.opts.seed,
-        },
+        }),
+        warnings: Vec::new(),
     };
-    let row = eval::sweep::score(&model, &set.images, y, a.eps, a.subset.eval_batch)?;
-    set.save(&a.out)?;
+    let row = scoring(eval::sweep::score(&model, &set.images, y, eps, a.subset.eval_batch), &a.model)?;
+    out.commit(&set.to_bytes()?)?;
     println!(
         "{} eps {} ({}) on {} images: accuracy {:.4}, confidence {:.4}; saved {}",
         attack.name(),
-        a.eps,
+        render::eps(eps),
         cfg.clip.name(),
         y.len(),
         row.accuracy,
         row.confidence,
-        a.out.display()
+        show(&a.out)
     );
     Ok(())
 }
 
-fn cmd_eval(a: EvalArgs) -> Result<()> {
-    let attack = match a.attack {
-        Some(k) => Some(make_attack(k, &a.opts)?),
-        None => None,
+fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
+    check_data_flags(&a.data, g)?;
+    check_batch(&a.subset)?;
+    let attack = match (a.attack, &a.adv) {
+        (Some(k), _) => Some(make_attack(k, &a.opts, g)?),
+        (None, Some(_)) => {
+            g.refuse(&PGD_ONLY, "with --adv (the set is already made)")?;
+            if a.eps.is_empty() {
+                g.refuse(&["no_clip", "clip", "norm"], "with --adv unless --eps gives the referee's budget")?;
+            }
+            if a.eps.len() > 1 {
+                bail!("--eps with --adv is the referee's one budget; {} values given", a.eps.len());
+            }
+            None
+        }
+        (None, None) => {
+            if !a.eps.is_empty() {
+                bail!("--eps needs --attack fgsm|pgd (or --adv SET for the referee's budget)");
+            }
+            g.refuse(&ATTACK_ALL, "without --attack or --adv (clean evaluation)")?;
+            None
+        }
     };
-    if attack.is_none() && !a.eps.is_empty() {
-        bail!("--eps needs --attack fgsm|pgd");
-    }
     eval::sweep::eps_list(&a.eps)?;
-    let (model, info) = model_file::load(&a.model)?;
+    let (model, info) = load_model(&a.model)?;
     let d = load_data(&a.data)?;
-    check_dims(&model, &d.test)?;
+    check_fit(&model, &a.model, &d.test)?;
     let mut out = serde_json::json!({
         "model": a.model,
         "model_sha256": info.sha256,
         "dataset": d.dataset,
-        "data_source": d.source,
+        "data_source": d.record,
         "data_verified": d.verified,
     });
+    let mut notes = Vec::new();
     let rows = if let Some(path) = &a.adv {
         let set = AdvSet::load(path)?;
-        judge_set(&model, &set, &d, a.subset.eval_batch, &mut out)?
+        for w in &set.warnings {
+            eprintln!("warning: adversarial set {}: {w}", show(path));
+        }
+        let referee = a.eps.first().map(|&e| judge::Budget { norm: norm_of(&a.opts), eps: e + 0.0, clip: clip_of(&a.opts) });
+        let req = judge::Request {
+            referee,
+            offset: g.has("offset").then_some(a.subset.offset),
+            subset: a.subset.subset,
+            batch: a.subset.eval_batch,
+        };
+        let test = judge::TestImages { x: &d.test.images, y: &d.test.labels, rows: d.test.rows, cols: d.test.cols, dataset: &d.dataset };
+        let v = scoring(judge::judge_set(&model, &info.sha256, &set, &test, &req), &a.model)?;
+        notes.push(format!(
+            "{} ({} eps {}, {}); {} images from test image {}",
+            v.budget_source.words(),
+            v.budget.norm.name(),
+            render::eps(v.budget.eps),
+            v.budget.clip.name(),
+            v.n,
+            v.offset
+        ));
+        if v.transfer {
+            notes.push(format!(
+                "transfer attack: the set was made on model {} , judged on model {}",
+                v.set_model_sha256.as_deref().unwrap_or("unknown (no redblue metadata)"),
+                v.model_sha256
+            ));
+        }
+        out["mode"] = "adversarial-set".into();
+        out["set"] = serde_json::json!(show(path));
+        out["budget_note"] = v.budget_source.words().into();
+        let rows = v.rows.clone();
+        for (k, val) in serde_json::to_value(&v)?.as_object().into_iter().flatten() {
+            if k != "rows" {
+                out[k] = val.clone();
+            }
+        }
+        rows
     } else {
         let (x, y) = select(&d.test, &a.subset)?;
         out["offset"] = a.subset.offset.into();
         match &attack {
             None => {
                 out["mode"] = "clean".into();
-                vec![eval::evaluate(&model, x, y, a.subset.eval_batch)?]
+                vec![scoring(eval::evaluate(&model, x, y, a.subset.eval_batch), &a.model)?]
             }
             Some(att) => {
                 let cfg = SweepConfig { eps: a.eps.clone(), clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
                 let mut bar = progress::Bar::new(att.name());
-                let s = eval::sweep(&model, att, x, y, &cfg, &mut |done, total| bar.update(done, total, ""))?;
+                let s = scoring(eval::sweep(&model, att, x, y, &cfg, &mut |done, total| bar.update(done, total, "")), &a.model)?;
                 bar.finish();
                 out["mode"] = "sweep".into();
                 out["attack"] = s.attack.clone().into();
@@ -334,42 +490,10 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
+        for n in &notes {
+            println!("{n}");
+        }
         print!("{}", render::rows_table(&rows));
     }
     Ok(())
-}
-
-/// Verifies a supplied adversarial set against the clean test images, then scores it.
-fn judge_set(
-    model: &dyn Classifier,
-    set: &AdvSet,
-    d: &Loaded,
-    batch: usize,
-    out: &mut serde_json::Value,
-) -> Result<Vec<eval::Row>> {
-    let m = &set.meta;
-    if m.dataset != d.dataset {
-        bail!("the adversarial set was made on {} but the data is {}", m.dataset, d.dataset);
-    }
-    if (set.rows, set.cols) != (d.test.rows, d.test.cols) {
-        bail!("adversarial images are {}x{}, test images {}x{}", set.rows, set.cols, d.test.rows, d.test.cols);
-    }
-    if set.is_empty() || m.offset + set.len() > d.test.n {
-        bail!("the set covers test images {}..{} but the test set has {}", m.offset, m.offset + set.len(), d.test.n);
-    }
-    let (x, y) = select(&d.test, &SubsetArgs { subset: Some(set.len()), offset: m.offset, eval_batch: batch })?;
-    if let Some(i) = set.labels.iter().zip(y).position(|(a, b)| a != b) {
-        bail!("label of image {} is {} in the set but {} in the test set", m.offset + i, set.labels[i], y[i]);
-    }
-    if m.norm != Norm::Linf.name() {
-        bail!("unsupported norm {:?} in the set (supported: linf)", m.norm);
-    }
-    redblue::error::check_eps("eps (from the set)", m.eps, 1.0)?;
-    judge::verify_budget(x, &set.images, d.test.image_len(), m.eps as f32, Norm::Linf, m.clip, model.bounds())?;
-    out["mode"] = "adversarial-set".into();
-    out["set"] = serde_json::to_value(m)?;
-    Ok(vec![
-        eval::evaluate(model, x, y, batch)?,
-        eval::sweep::score(model, &set.images, y, m.eps, batch)?,
-    ])
 }

@@ -3,6 +3,17 @@
 use redblue::eval::Row;
 use redblue::experiments::reproduce::Report;
 
+/// An eps as people read it: `0` for either zero, `1e-7` style for tiny values.
+pub fn eps(e: f64) -> String {
+    if e == 0.0 {
+        "0".into()
+    } else if e.abs() < 1e-4 {
+        format!("{e:e}")
+    } else {
+        format!("{e}")
+    }
+}
+
 /// A Markdown table of evaluation rows.
 pub fn rows_table(rows: &[Row]) -> String {
     let mut s = String::from(
@@ -11,7 +22,9 @@ pub fn rows_table(rows: &[Row]) -> String {
     for r in rows {
         s += &format!(
             "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            r.eps, r.n, r.accuracy, r.confidence, r.true_class_prob, r.loss
+            eps(r.eps),
+            r.n,
+            r.accuracy, r.confidence, r.true_class_prob, r.loss
         );
     }
     s
@@ -51,4 +64,14 @@ pub fn reproduce_summary(r: &Report) -> String {
     }
     s += &format!("\nwall time: {:.1} s", r.wall_seconds);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn eps_prints_normally() {
+        assert_eq!(super::eps(-0.0), "0");
+        assert_eq!(super::eps(1e-9), "1e-9");
+        assert_eq!(super::eps(0.075), "0.075");
+    }
 }

@@ -1,7 +1,8 @@
 //! `redblue reproduce`: builds the configuration from flags, shows progress, prints a summary.
 
 use crate::args::ReproduceArgs;
-use crate::{load_data, progress};
+use crate::rules::Given;
+use crate::{check_data_flags, load_data, progress};
 use anyhow::Result;
 use redblue::experiments::reproduce::{self, run::Inputs, DataInfo, Event, ReproduceConfig, RunOptions};
 use std::path::PathBuf;
@@ -24,8 +25,14 @@ fn utc_stamp() -> String {
     format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn config(a: &ReproduceArgs) -> ReproduceConfig {
-    let mut c = if a.quick { ReproduceConfig::quick() } else { ReproduceConfig::default() };
+/// The configuration the flags ask for, on top of `base` (the defaults, `--quick`'s, or on
+/// `--resume` the recorded one, so that only flags typed again are compared with it).
+fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> ReproduceConfig {
+    let mut c = match (a.quick, base) {
+        (true, _) => ReproduceConfig::quick(),
+        (false, Some(b)) => b,
+        (false, None) => ReproduceConfig::default(),
+    };
     macro_rules! set {
         ($($flag:ident => $field:ident),*) => { $( if let Some(v) = a.$flag { c.$field = v; } )* };
     }
@@ -46,29 +53,50 @@ fn config(a: &ReproduceArgs) -> ReproduceConfig {
     c
 }
 
-pub fn cmd_reproduce(a: ReproduceArgs) -> Result<()> {
-    let cfg = config(&a);
-    cfg.validate()?;
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        return Err(redblue::Error::param("jobs", 0, "must be at least 1").into()); // before loading data
-    }
+/// A subset the user did not type (a default, e.g. `--quick`'s 1000 test images) that is
+/// larger than the data is lowered to the data's size, said on stderr, and recorded as such in
+/// the run's config; a subset the user typed is checked by the run and refused if it does not
+/// fit.
+fn fit_defaults(cfg: &mut ReproduceConfig, g: &Given<'_>, train_n: usize, test_n: usize) {
+    let fit = |id: &str, v: &mut Option<usize>, n: usize, of: &str| {
+        if let Some(k) = v.filter(|&k| k > n && !g.has(id)) {
+            eprintln!("note: the default {} {k} is more than the {n} {of}; using {n} (recorded in config.json)", crate::rules::flag(id));
+            *v = Some(n);
+        }
+    };
+    fit("train_subset", &mut cfg.train_subset, train_n, "training images");
+    fit("test_subset", &mut cfg.test_subset, test_n, "test images");
+    let eval_n = cfg.test_subset.map_or(test_n, |k| k.min(test_n));
+    fit("pgd_subset", &mut cfg.pgd_subset, eval_n, "evaluation images");
+    fit("curve_subset", &mut cfg.curve_subset, eval_n, "evaluation images");
+}
+
+pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
+    check_data_flags(&a.data, g)?;
     let (out_dir, resume) = match (&a.resume, &a.out) {
         (Some(dir), _) => (dir.clone(), true),
         (None, Some(dir)) => (dir.clone(), false),
         (None, None) => (PathBuf::from("runs").join(format!("reproduce-{}", utc_stamp())), false),
     };
-    if resume && !out_dir.join("models").is_dir() {
-        anyhow::bail!("--resume {}: no run found there (missing models/ folder)", out_dir.display());
+    reproduce::run::check_run_dir(&out_dir, resume)?; // before loading data
+    let recorded = if resume { Some(reproduce::run::recorded_config(&out_dir)?) } else { None };
+    let mut cfg = config(&a, recorded.clone());
+    cfg.validate()?;
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(redblue::Error::param("--jobs", 0, "must be at least 1").into()); // before loading data
     }
     let d = load_data(&a.data)?;
+    if recorded.is_none() {
+        fit_defaults(&mut cfg, g, d.train.n, d.test.n);
+    }
     let inputs = Inputs {
         train_x: &d.train.images,
         train_y: &d.train.labels,
         test_x: &d.test.images,
         test_y: &d.test.labels,
         dim: d.test.image_len(),
-        data: DataInfo { dataset: d.dataset.clone(), source: d.source.clone(), sha256: d.sha256.clone(), verified: d.verified },
+        data: DataInfo { dataset: d.dataset.clone(), source: d.record.clone(), sha256: d.sha256.clone(), verified: d.verified },
     };
     let bars = progress::Multi::new();
     let on_event = |e: Event| match e {
@@ -84,7 +112,7 @@ pub fn cmd_reproduce(a: ReproduceArgs) -> Result<()> {
             }
         }
     };
-    eprintln!("writing to {} ({jobs} job(s))", out_dir.display());
+    eprintln!("writing to {} ({jobs} job(s))", redblue::fsutil::show(&out_dir));
     let opts = RunOptions { out_dir: out_dir.clone(), jobs, resume };
     let report = reproduce::run(&cfg, &inputs, &opts, &on_event)?;
     if a.json {

@@ -39,7 +39,7 @@ pub fn figure1(models: &[(String, Mlp)], set: &EvalSet<'_>) -> Result<Figure1> {
             for adv in advs {
                 let logits = logits_host(model, &adv, 1);
                 let mut acc = Accumulator::default();
-                acc.add(&logits, &[7], model.num_classes());
+                acc.add(&logits, &[7], model.num_classes())?;
                 let pred = crate::attack::pgd::argmax(&logits);
                 let caption = format!("pred {pred} ({:.2})", acc.finish(0.0).confidence);
                 caps.push(caption.clone());

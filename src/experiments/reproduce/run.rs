@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::parallel::parallel_map;
 use crate::model::{file as model_file, Mlp};
+use crate::subset;
 use crate::train;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -65,6 +66,105 @@ pub struct Inputs<'a> {
     pub dim: usize,
     /// Provenance.
     pub data: DataInfo,
+}
+
+/// The file that marks a folder as a redblue run and records its configuration; written
+/// before any work, so a resumed run is always checked against what it was started with.
+pub const CONFIG: &str = "config.json";
+
+/// Reads the configuration a run folder was started with.
+pub fn recorded_config(dir: &Path) -> Result<ReproduceConfig> {
+    let not_a_run = |reason: String| Error::RunDir { path: dir.to_path_buf(), reason };
+    let path = dir.join(CONFIG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(not_a_run(format!("not a redblue run (no {CONFIG})")));
+        }
+        Err(e) => return Err(Error::io("reading", path, e)),
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| not_a_run(format!("not a redblue run: {CONFIG} is not a reproduce configuration ({e})")))
+}
+
+/// A new run needs a new or empty folder (the user's own files are never overwritten); a
+/// resumed one must be a redblue run. Reads only; cheap enough to call before loading data.
+pub fn check_run_dir(dir: &Path, resume: bool) -> Result<()> {
+    let refuse = |reason: String| Error::RunDir { path: dir.to_path_buf(), reason };
+    if resume {
+        return recorded_config(dir).map(drop);
+    }
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(first) => {
+                let name = first.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default();
+                let hint = if dir.join(CONFIG).exists() && dir.join("models").exists() {
+                    "already holds a run; pass --resume to continue it or choose another folder"
+                } else {
+                    "is not empty; a new run is written only into a new or empty folder"
+                };
+                Err(refuse(format!("{hint} (it holds {name:?}, among others)")))
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(refuse("is not a folder".into())),
+        Err(e) => Err(Error::io("reading folder", dir, e)),
+    }
+}
+
+/// After [`check_run_dir`]: a resumed run must have been started with exactly this
+/// configuration and data; the folder must accept files (checked before any training); then
+/// `config.json` is written.
+fn prepare_run_dir(dir: &Path, cfg: &ReproduceConfig, data: &DataInfo, resume: bool) -> Result<()> {
+    let refuse = |reason: String| Error::RunDir { path: dir.to_path_buf(), reason };
+    let identity = |d: &DataInfo| serde_json::json!({ "dataset": d.dataset, "sha256": d.sha256, "verified": d.verified });
+    if resume {
+        let recorded = recorded_config(dir)?;
+        let mut diff = config_diff(&recorded, cfg);
+        let text = std::fs::read_to_string(dir.join(CONFIG)).unwrap_or_default();
+        let then = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("data").cloned());
+        if then.as_ref() != Some(&identity(data)) {
+            diff.push(format!(
+                "data: {} then, {} now",
+                then.map_or("unrecorded".to_string(), |v| v["dataset"].to_string()),
+                identity(data)["dataset"]
+            ));
+        }
+        if !diff.is_empty() {
+            return Err(refuse(format!(
+                "was started with another configuration ({}); resuming would mix results measured under \
+                 different settings, so start a new run instead",
+                diff.join("; ")
+            )));
+        }
+    }
+    crate::fsutil::probe_folder(&dir.join("models"))
+        .map_err(|(what, e)| refuse(format!("cannot be written: {what} ({e})")))?;
+    write_atomic(&dir.join(CONFIG), config_json(cfg, data)?.as_bytes())
+}
+
+/// `config.json`: every setting, plus the identity of the data (name and verified hashes).
+fn config_json(cfg: &ReproduceConfig, data: &DataInfo) -> Result<String> {
+    let json = |source| Error::Json { what: "config".into(), source };
+    let mut v = serde_json::to_value(cfg).map_err(json)?;
+    v["data"] = serde_json::json!({ "dataset": data.dataset, "sha256": data.sha256, "verified": data.verified });
+    serde_json::to_string_pretty(&v).map_err(json)
+}
+
+/// The settings in which two configurations differ, as `flag: recorded -> now`.
+pub fn config_diff(recorded: &ReproduceConfig, now: &ReproduceConfig) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(recorded), serde_json::to_value(now));
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
+        return vec!["configuration not comparable".into()];
+    };
+    a.iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .map(|(k, v)| {
+            let now = b.get(k).map_or("absent".to_string(), |x| x.to_string());
+            format!("{}: {v} then, {now} now", k.replace('_', "-"))
+        })
+        .collect()
 }
 
 fn model_path(dir: &Path, spec: &ModelSpec) -> PathBuf {
@@ -135,16 +235,14 @@ pub fn run(
 ) -> Result<Report> {
     cfg.validate()?;
     if opts.jobs == 0 {
-        return Err(Error::param("jobs", 0, "must be at least 1"));
+        return Err(Error::param("--jobs", 0, "must be at least 1"));
     }
-    if !opts.resume && opts.out_dir.join("models").exists() {
-        return Err(Error::param(
-            "out",
-            opts.out_dir.display(),
-            "already holds a run; pass --resume to continue it or choose another folder",
-        ));
-    }
-    let test_n = cfg.test_subset.unwrap_or(inputs.test_y.len()).min(inputs.test_y.len());
+    check_run_dir(&opts.out_dir, opts.resume)?;
+    let test_n = subset::first(inputs.test_y.len(), cfg.test_subset, "--test-subset", "test set")?;
+    subset::first(test_n, cfg.pgd_subset, "--pgd-subset", "evaluation set (after --test-subset)")?;
+    subset::first(test_n, cfg.curve_subset, "--curve-subset", "evaluation set (after --test-subset)")?;
+    subset::first(inputs.train_y.len(), cfg.train_subset, "--train-subset", "training set")?;
+    prepare_run_dir(&opts.out_dir, cfg, &inputs.data, opts.resume)?;
     let inputs = Inputs {
         test_x: &inputs.test_x[..test_n * inputs.dim],
         test_y: &inputs.test_y[..test_n],
@@ -213,9 +311,7 @@ pub fn run(
                                  started.elapsed().as_secs_f64(), opts.jobs);
     let json = serde_json::to_string_pretty(&report)
         .map_err(|source| Error::Json { what: "report".into(), source })?;
-    let cfg_json = serde_json::to_string_pretty(cfg)
-        .map_err(|source| Error::Json { what: "config".into(), source })?;
-    write_atomic(&opts.out_dir.join("config.json"), cfg_json.as_bytes())?;
+    write_atomic(&opts.out_dir.join(CONFIG), config_json(cfg, &inputs.data)?.as_bytes())?;
     write_atomic(&opts.out_dir.join("figure1.png"), &fig.png)?;
     write_atomic(&opts.out_dir.join("curves.png"), &figures::curves_png(&report.curves)?)?;
     write_atomic(&opts.out_dir.join("report.json"), json.as_bytes())?;
