@@ -185,7 +185,9 @@ fn read_labels(dtype: Dtype, data: &[u8]) -> std::result::Result<Vec<u8>, String
     let wide: Vec<i64> = match dtype {
         Dtype::U8 => return Ok(data.to_vec()),
         Dtype::I64 => data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect(),
-        Dtype::I32 => data.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes(b.try_into().unwrap_or([0; 4])))).collect(),
+        Dtype::I32 => {
+            data.chunks_exact(4).map(|b| i64::from(i32::from_le_bytes(b.try_into().unwrap_or([0; 4])))).collect()
+        }
         other => return Err(format!("expected dtype U8, I32 or I64, found {other:?}")),
     };
     wide.iter()
@@ -241,7 +243,8 @@ mod tests {
         let i64_labels: Vec<u8> = [7i64, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
         let s = AdvSet::from_bytes(&foreign("I64", &i64_labels, vec![2, 1, 2, 2], &[]), Path::new("t")).unwrap();
         assert_eq!((s.labels.as_slice(), s.rows, s.cols, s.meta.is_none()), (&[7u8, 3][..], 2, 2, true));
-        let s = AdvSet::from_bytes(&foreign("U8", &[1, 2], vec![2, 2, 2], &[("format", "pt")]), Path::new("t")).unwrap();
+        let s =
+            AdvSet::from_bytes(&foreign("U8", &[1, 2], vec![2, 2, 2], &[("format", "pt")]), Path::new("t")).unwrap();
         assert_eq!(s.warnings, vec!["metadata key \"format\" ignored".to_string()]);
         let bad: Vec<u8> = [7i64, -1].iter().flat_map(|v| v.to_le_bytes()).collect();
         let e = AdvSet::from_bytes(&foreign("I64", &bad, vec![2, 2, 2], &[]), Path::new("t")).unwrap_err();

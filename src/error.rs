@@ -27,19 +27,11 @@ pub enum Error {
 
     /// A user-supplied parameter is out of its valid range (NaN, negative, zero, absurd).
     #[error("invalid {name} = {value}: {reason}")]
-    InvalidParam {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
+    InvalidParam { name: &'static str, value: String, reason: String },
 
     /// Two pieces of data that must agree in shape do not.
     #[error("shape mismatch in {what}: expected {expected}, found {found}")]
-    Shape {
-        what: String,
-        expected: String,
-        found: String,
-    },
+    Shape { what: String, expected: String, found: String },
 
     /// An output location was refused before any work ran.
     #[error("{flag} {}: {reason}", crate::fsutil::show(.path))]
@@ -59,7 +51,9 @@ pub enum Error {
     NonFinite { what: &'static str, value: f32, index: usize },
 
     /// Training produced a non-finite or exploding loss.
-    #[error("training diverged: loss {loss} at epoch {epoch}, batch {batch} ({settings}); lower --lr or raise --rms-eps")]
+    #[error(
+        "training diverged: loss {loss} at epoch {epoch}, batch {batch} ({settings}); lower --lr or raise --rms-eps"
+    )]
     Diverged { loss: String, epoch: usize, batch: usize, settings: String },
 
     /// The referee's budget and what an adversarial set declares are incompatible, or a set
@@ -77,14 +71,7 @@ pub enum Error {
          ({rule}); first offending indices: {first:?}; {non_finite} of them with NaN or infinite \
          pixels; worst violation by a finite image {worst:.3e}"
     )]
-    Budget {
-        count: usize,
-        total: usize,
-        rule: String,
-        non_finite: usize,
-        first: Vec<usize>,
-        worst: f32,
-    },
+    Budget { count: usize, total: usize, rule: String, non_finite: usize, first: Vec<usize>, worst: f32 },
 
     /// A report or config could not be (de)serialized.
     #[error("{what}")]

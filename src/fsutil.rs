@@ -31,10 +31,7 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 fn temp_in(folder: &Path, name: &std::ffi::OsStr) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(".tmp")
-        .tempfile_in(folder)
+    tempfile::Builder::new().prefix(&format!(".{}.", name.to_string_lossy())).suffix(".tmp").tempfile_in(folder)
 }
 
 /// The one atomic-write mechanism: creates the parent folder, writes a uniquely named temp

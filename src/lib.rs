@@ -22,12 +22,12 @@
 
 pub mod advset;
 pub mod attack;
-pub mod bench;
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod error;
-pub mod experiments;
 pub mod eval;
+pub mod experiments;
 pub mod figure;
 pub mod fsutil;
 pub mod model;

@@ -51,4 +51,3 @@ pub fn parallel_map<T: Sync, R: Send>(
     }
     Ok(out)
 }
-

@@ -72,7 +72,9 @@ pub fn open(bytes: &[u8]) -> Result<Parsed<'_>, String> {
     use safetensors::SafeTensorError as E;
     let len = bytes.len() as u64;
     let Some(prefix) = bytes.get(..8) else {
-        return Err(format!("the file is {len} bytes, too short for a safetensors file (it starts with an 8-byte header length)"));
+        return Err(format!(
+            "the file is {len} bytes, too short for a safetensors file (it starts with an 8-byte header length)"
+        ));
     };
     let mut n8 = [0u8; 8];
     n8.copy_from_slice(prefix);
@@ -104,17 +106,17 @@ pub fn open(bytes: &[u8]) -> Result<Parsed<'_>, String> {
         expected = expected.max(end);
     }
     let found = len - 8 - n;
+    // Sums in u128: a hostile end offset can be as large as u64::MAX.
+    let in_all = 8 + u128::from(n) + u128::from(expected);
     if found < expected {
         return Err(format!(
-            "truncated: the header promises {expected} data bytes ({} bytes in all) but the file has {found} ({len} in all)",
-            8 + n + expected
+            "truncated: the header promises {expected} data bytes ({in_all} bytes in all) but the file has {found} ({len} in all)"
         ));
     }
     if found > expected {
         return Err(format!(
-            "{} trailing bytes: the header accounts for {} bytes but the file has {len}",
-            found - expected,
-            8 + n + expected
+            "{} trailing bytes: the header accounts for {in_all} bytes but the file has {len}",
+            found - expected
         ));
     }
     let words = |e: E| match e {

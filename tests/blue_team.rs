@@ -95,10 +95,8 @@ fn training_is_deterministic_and_learns() {
 fn adversarial_training_runs_the_hook_and_changes_the_model() {
     let (x, y) = learnable(200, 2);
     let plain = tiny_config(3);
-    let adv = TrainConfig {
-        adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }),
-        ..tiny_config(3)
-    };
+    let adv =
+        TrainConfig { adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }), ..tiny_config(3) };
     let (m_plain, _) = train::train(&x, &y, &plain, &mut |_| {}).expect("train");
     let (m_adv, _) = train::train(&x, &y, &adv, &mut |_| {}).expect("train");
     assert_ne!(m_plain.to_host(), m_adv.to_host());
@@ -112,14 +110,17 @@ fn impossible_hyper_parameters_are_rejected() {
         ("epochs", TrainConfig { epochs: 0, ..tiny_config(0) }),
         ("lr", TrainConfig { lr: f64::NAN, ..tiny_config(0) }),
         ("l1", TrainConfig { l1: -1.0, ..tiny_config(0) }),
-        ("dropout-hidden", TrainConfig {
-            arch: MlpConfig { dropout_hidden: 1.0, ..tiny_config(0).arch },
-            ..tiny_config(0)
-        }),
-        ("adv-eps", TrainConfig {
-            adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped }),
-            ..tiny_config(0)
-        }),
+        (
+            "dropout-hidden",
+            TrainConfig { arch: MlpConfig { dropout_hidden: 1.0, ..tiny_config(0).arch }, ..tiny_config(0) },
+        ),
+        (
+            "adv-eps",
+            TrainConfig {
+                adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped }),
+                ..tiny_config(0)
+            },
+        ),
     ];
     for (name, cfg) in cases {
         let err = train::train(&x, &y, &cfg, &mut |_| {}).expect_err(name);

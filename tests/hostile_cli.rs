@@ -110,8 +110,11 @@ fn fixtures() -> Fixtures {
     let mut long = bytes.clone();
     long.extend_from_slice(b"trailing");
     std::fs::write(p("trailing.safetensors"), &long).unwrap();
-    std::fs::write(p("random.safetensors"), (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>())
-        .unwrap();
+    std::fs::write(
+        p("random.safetensors"),
+        (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
     // Adversarial sets: images with the wrong shape, a NaN pixel, a foreign set (no metadata).
     let (mut t, meta) = tensors_of(&adv);
     let n = N_TEST;
@@ -159,7 +162,15 @@ fn fixtures() -> Fixtures {
         vars.insert(k, s(&v));
     }
     for name in [
-        "huge", "small-input", "five-class", "odd-meta", "truncated", "trailing", "random", "flat-adv", "nan-adv",
+        "huge",
+        "small-input",
+        "five-class",
+        "odd-meta",
+        "truncated",
+        "trailing",
+        "random",
+        "flat-adv",
+        "nan-adv",
         "foreign-adv",
     ] {
         vars.insert(Box::leak(format!("{{{name}}}").into_boxed_str()), s(&p(&format!("{name}.safetensors"))));
@@ -213,11 +224,20 @@ const CASES: &[(&str, &[&str])] = &[
     ("attack --model {missing} --attack fgsm --eps 0.1 --out {new}", &["no-such-file.safetensors", "No such file"]),
     ("attack --model {folder} --attack fgsm --eps 0.1 --out {new}", &["folder", "a folder"]),
     ("attack --model {fifo} --attack fgsm --eps 0.1 --out {new}", &["fifo", "a FIFO"]),
-    ("attack --model {truncated} --attack fgsm --eps 0.1 --out {new}", &["truncated.safetensors", "truncated: the header promises"]),
+    (
+        "attack --model {truncated} --attack fgsm --eps 0.1 --out {new}",
+        &["truncated.safetensors", "truncated: the header promises"],
+    ),
     ("attack --model {trailing} --attack fgsm --eps 0.1 --out {new}", &["trailing.safetensors", "8 trailing bytes"]),
     ("attack --model {random} --attack fgsm --eps 0.1 --out {new}", &["random.safetensors", "not a safetensors file"]),
-    ("attack --model {adv} --attack fgsm --eps 0.1 --out {new}", &["adv.safetensors", "missing tensors", "an adversarial set, not a model"]),
-    ("attack --model {small-input} --attack fgsm --eps 0.1 --out {new}", &["small-input.safetensors", "100 input pixels"]),
+    (
+        "attack --model {adv} --attack fgsm --eps 0.1 --out {new}",
+        &["adv.safetensors", "missing tensors", "an adversarial set, not a model"],
+    ),
+    (
+        "attack --model {small-input} --attack fgsm --eps 0.1 --out {new}",
+        &["small-input.safetensors", "100 input pixels"],
+    ),
     ("attack --model {five-class} --attack fgsm --eps 0.1 --out {new}", &["five-class.safetensors", "5 classes"]),
     ("attack --model {odd-meta} --attack fgsm --eps 0.1 --out {new}", &["odd-meta.safetensors", "redblue.backdoor"]),
     ("attack --model {huge} --attack fgsm --eps 0.1 --out {new}", &["huge.safetensors", "numerically broken"]),
@@ -227,13 +247,28 @@ const CASES: &[(&str, &[&str])] = &[
     ("attack --model {model} --attack fgsm --eps nan --out {new}", &["--eps", "finite"]),
     ("attack --model {model} --attack fgsm --eps 2 --out {new}", &["--eps", "<= 1"]),
     ("attack --model {model} --attack fgsm --eps 0.1 --subset 0 --out {new}", &["--subset", "at least 1"]),
-    ("attack --model {model} --attack fgsm --eps 0.1 --offset 1 --subset 18446744073709551615 --out {new}", &["--subset", "at most 99 from --offset 1"]),
+    (
+        "attack --model {model} --attack fgsm --eps 0.1 --offset 1 --subset 18446744073709551615 --out {new}",
+        &["--subset", "at most 99 from --offset 1"],
+    ),
     ("attack --model {model} --attack fgsm --eps 0.1 --offset 100 --out {new}", &["--offset", "past the end"]),
     ("attack --model {model} --attack fgsm --eps 0.1 --eval-batch 0 --out {new}", &["--eval-batch", "at least 1"]),
-    ("attack --model {model} --attack fgsm --eps 0.1 --steps 5 --out {new}", &["--steps has no effect with --attack fgsm"]),
-    ("attack --model {model} --attack fgsm --eps 0.1 --seed 3 --out {new}", &["--seed has no effect with --attack fgsm"]),
-    ("attack --model {model} --attack pgd --eps 0.1 --no-random-start --seed 3 --out {new}", &["--seed has no effect with --no-random-start"]),
-    ("attack --model {model} --attack pgd --eps 0.1 --no-random-start --restarts 3 --out {new}", &["--restarts 3 has no effect"]),
+    (
+        "attack --model {model} --attack fgsm --eps 0.1 --steps 5 --out {new}",
+        &["--steps has no effect with --attack fgsm"],
+    ),
+    (
+        "attack --model {model} --attack fgsm --eps 0.1 --seed 3 --out {new}",
+        &["--seed has no effect with --attack fgsm"],
+    ),
+    (
+        "attack --model {model} --attack pgd --eps 0.1 --no-random-start --seed 3 --out {new}",
+        &["--seed has no effect with --no-random-start"],
+    ),
+    (
+        "attack --model {model} --attack pgd --eps 0.1 --no-random-start --restarts 3 --out {new}",
+        &["--restarts 3 has no effect"],
+    ),
     ("attack --model {model} --attack pgd --eps 0.1 --steps 0 --out {new}", &["steps"]),
     ("attack --model {model} --attack pgd --eps 0.1 --rel-step -1 --out {new}", &["rel"]),
     // --- eval: the judge, clean evaluation, flags without effect.
@@ -247,7 +282,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("eval --model {model} --adv {adv} --offset 5", &["--offset 5 disagrees", "test image 0"]),
     ("eval --model {model} --adv {adv} --subset 101", &["--subset", "at most 100"]),
     ("eval --model {model} --adv {foreign-adv}", &["declares no budget", "--eps"]),
-    ("eval --model {model} --adv {foreign-adv} --eps 0.3 --offset 1 --subset 50", &["label of test image 1", "wrong --offset"]),
+    (
+        "eval --model {model} --adv {foreign-adv} --eps 0.3 --offset 1 --subset 50",
+        &["label of test image 1", "wrong --offset"],
+    ),
     ("eval --model {model} --adv {foreign-adv} --eps 0.3 --offset 1", &["covers test images 1..101", "has 100"]),
     ("eval --model {model} --adv {foreign-adv} --eps 0.1", &["rejected", "linf distance <= 0.1"]),
     ("eval --model {model} --adv {adv} --steps 5", &["--steps has no effect with --adv"]),
@@ -290,9 +328,7 @@ fn every_command_refuses_bad_input_without_touching_files() {
     let fx = fixtures();
     let before = snapshot(&fx.w.work);
     let expand = |line: &str| -> Vec<String> {
-        line.split(' ')
-            .map(|tok| fx.vars.iter().fold(tok.to_string(), |t, (k, v)| t.replace(k, v)))
-            .collect()
+        line.split(' ').map(|tok| fx.vars.iter().fold(tok.to_string(), |t, (k, v)| t.replace(k, v))).collect()
     };
     let mut failures = Vec::new();
     let all = CASES.iter().map(|c| (c, true)).chain(DATA_CASES.iter().map(|c| (c, false)));
@@ -335,5 +371,11 @@ fn every_command_refuses_bad_input_without_touching_files() {
             failures.push(format!("{line}\n    {}\n    stderr: {}", problems.join("; "), out.stderr.trim()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len() + DATA_CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len() + DATA_CASES.len(),
+        failures.join("\n")
+    );
 }

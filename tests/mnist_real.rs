@@ -13,9 +13,8 @@ use std::time::Instant;
 #[test]
 fn paper_model_two_epochs() {
     let t0 = Instant::now();
-    let mnist = data::load(DatasetKind::Mnist, &AcquireOptions::default()).unwrap_or_else(|e| {
-        panic!("real MNIST is required for this test and could not be obtained:\n{e}")
-    });
+    let mnist = data::load(DatasetKind::Mnist, &AcquireOptions::default())
+        .unwrap_or_else(|e| panic!("real MNIST is required for this test and could not be obtained:\n{e}"));
     assert_eq!((mnist.train.n, mnist.test.n), (60_000, 10_000));
     assert_eq!((mnist.train.rows, mnist.train.cols), (28, 28));
     eprintln!("MNIST from {} in {:.1}s", mnist.source, t0.elapsed().as_secs_f64());
@@ -26,18 +25,13 @@ fn paper_model_two_epochs() {
     assert_eq!(cfg.batch_size, 128);
     let t = Instant::now();
     let mut batches = 0usize;
-    let (model, report) =
-        train::train(&mnist.train.images, &mnist.train.labels, &cfg, &mut |_| batches += 1)
-            .expect("training the paper's model");
+    let (model, report) = train::train(&mnist.train.images, &mnist.train.labels, &cfg, &mut |_| batches += 1)
+        .expect("training the paper's model");
     eprintln!("trained in {:.1}s", t.elapsed().as_secs_f64());
     assert_eq!(report.epochs.len(), 2);
     assert_eq!(batches, 2 * 60_000usize.div_ceil(128));
     assert_eq!(report.train_images, 60_000);
-    assert!(
-        report.epochs[1].mean_loss < report.epochs[0].mean_loss,
-        "training loss did not fall: {:?}",
-        report.epochs
-    );
+    assert!(report.epochs[1].mean_loss < report.epochs[0].mean_loss, "training loss did not fall: {:?}", report.epochs);
 
     let (x, y) = (&mnist.test.images, &mnist.test.labels);
     let clean = eval::evaluate(&model, x, y, 1000).expect("clean evaluation");

@@ -21,7 +21,13 @@ fn mixed_batch(n: usize, d: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
     for r in 0..n {
         for _ in 0..d {
             let v: f32 = rng.gen();
-            x.push(if r % 2 == 1 { v.max(0.01) } else if rng.gen_bool(0.2) { v } else { 0.0 });
+            x.push(if r % 2 == 1 {
+                v.max(0.01)
+            } else if rng.gen_bool(0.2) {
+                v
+            } else {
+                0.0
+            });
         }
     }
     (x, (0..n).map(|_| rng.gen_range(0..10)).collect())
@@ -83,8 +89,7 @@ fn config(engine: Engine, adv: bool) -> TrainConfig {
 fn engines_agree(adv: bool) {
     let (x, _) = mixed_batch(96, 90, 12);
     // Labels the model can learn: the brightest of the first 10 pixels.
-    let y: Vec<u8> =
-        x.chunks(90).map(|img| redblue::attack::pgd::argmax(&img[..10]) as u8).collect();
+    let y: Vec<u8> = x.chunks(90).map(|img| redblue::attack::pgd::argmax(&img[..10]) as u8).collect();
     let (mb, rb) = train::train(&x, &y, &config(Engine::Burn, adv), &mut |_| {}).expect("burn");
     let (mn, rn) = train::train(&x, &y, &config(Engine::Native, adv), &mut |_| {}).expect("native");
     for (eb, en) in rb.epochs.iter().zip(&rn.epochs) {

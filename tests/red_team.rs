@@ -72,11 +72,7 @@ fn linf_projection_stays_in_ball() {
 }
 
 fn attacks() -> Vec<(&'static str, Pgd)> {
-    vec![
-        ("fgsm", Pgd::fgsm()),
-        ("pgd", Pgd::madry(10, 1)),
-        ("pgd-restarts", Pgd { restarts: 3, ..Pgd::madry(5, 1) }),
-    ]
+    vec![("fgsm", Pgd::fgsm()), ("pgd", Pgd::madry(10, 1)), ("pgd-restarts", Pgd { restarts: 3, ..Pgd::madry(5, 1) })]
 }
 
 /// One table-driven conformance test over all attacks: shapes, bounds, budget, eps = 0 equals
@@ -159,8 +155,8 @@ fn judge_rejects_out_of_budget_sets() {
     let mut adv = x.clone();
     adv[16 * 2 + 3] += 0.2; // image 2 breaks eps 0.1
     adv[16 * 4] = 1.5; // image 4 leaves [0, 1]
-    let err = judge::verify_budget(&x, &adv, 16, 0.1, Norm::Linf, ClipMode::Clipped, (0.0, 1.0))
-        .expect_err("must reject");
+    let err =
+        judge::verify_budget(&x, &adv, 16, 0.1, Norm::Linf, ClipMode::Clipped, (0.0, 1.0)).expect_err("must reject");
     let msg = err.to_string();
     assert!(msg.contains("2 of 6") && msg.contains("[2, 4]"), "{msg}");
     let mut nan = x.clone();

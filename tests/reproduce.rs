@@ -43,8 +43,17 @@ fn quick_reproduction_on_real_mnist() {
     let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
     let r: Report = serde_json::from_str(&text).expect("report.json parses as a Report");
     let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
-    for section in ["Tables 1 and 2 (FGSM unclipped)", "Tables 1 and 2 (FGSM clipped)", "Selection rule",
-                    "Table 3", "Adversarial training", "FGSM vs PGD", "Claims", "figure1.png", "curves.png"] {
+    for section in [
+        "Tables 1 and 2 (FGSM unclipped)",
+        "Tables 1 and 2 (FGSM clipped)",
+        "Selection rule",
+        "Table 3",
+        "Adversarial training",
+        "FGSM vs PGD",
+        "Claims",
+        "figure1.png",
+        "curves.png",
+    ] {
         assert!(md.contains(section), "report.md lacks {section}");
     }
     assert!(r.data.verified && r.data.sha256.len() == 4);
@@ -73,7 +82,14 @@ fn quick_reproduction_on_real_mnist() {
         non_increasing(&m.fgsm_unclipped, &m.spec.name);
         non_increasing(&m.pgd, &m.spec.name);
         for (c, u) in m.fgsm_clipped.iter().zip(&m.fgsm_unclipped) {
-            assert!(c.accuracy >= u.accuracy, "{} eps {}: clipped {} < unclipped {}", m.spec.name, c.eps, c.accuracy, u.accuracy);
+            assert!(
+                c.accuracy >= u.accuracy,
+                "{} eps {}: clipped {} < unclipped {}",
+                m.spec.name,
+                c.eps,
+                c.accuracy,
+                u.accuracy
+            );
         }
         for (f, p) in m.fgsm_on_pgd_subset.iter().zip(&m.pgd) {
             assert_eq!(f.eps, p.eps);
@@ -82,7 +98,14 @@ fn quick_reproduction_on_real_mnist() {
             // 6 for FGSM-trained models, against which FGSM at the training eps can do a little
             // better than a short PGD from a random start.
             let slack = if m.spec.adv_eps.is_some() { 0.02 } else { 0.01 };
-            assert!(p.accuracy <= f.accuracy + slack + 1e-9, "{} eps {}: PGD {} > FGSM {}", m.spec.name, p.eps, p.accuracy, f.accuracy);
+            assert!(
+                p.accuracy <= f.accuracy + slack + 1e-9,
+                "{} eps {}: PGD {} > FGSM {}",
+                m.spec.name,
+                p.eps,
+                p.accuracy,
+                f.accuracy
+            );
         }
     }
     for c in &r.curves {
@@ -94,8 +117,16 @@ fn quick_reproduction_on_real_mnist() {
     let best = r
         .table2
         .iter()
-        .map(|row| ((row.l1, row.l2), row.adv.iter().find(|a| a.clip == ClipMode::Clipped && a.eps == 0.10).expect("cell").accuracy.ours.mean))
-        .fold(None, |b: Option<((f64, f64), f64)>, (p, v)| if b.is_none_or(|(_, bv)| v > bv) { Some((p, v)) } else { b })
+        .map(|row| {
+            (
+                (row.l1, row.l2),
+                row.adv.iter().find(|a| a.clip == ClipMode::Clipped && a.eps == 0.10).expect("cell").accuracy.ours.mean,
+            )
+        })
+        .fold(
+            None,
+            |b: Option<((f64, f64), f64)>, (p, v)| if b.is_none_or(|(_, bv)| v > bv) { Some((p, v)) } else { b },
+        )
         .expect("a best pair");
     assert_eq!(r.selection.chosen, best.0);
     let chosen_models = reproduce::analysis::group(&r.models, best.0 .0, best.0 .1, None);
@@ -162,7 +193,11 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     // A second run into the same folder without --resume is refused and loses nothing.
     let (tx, ty, vx, vy) = tiny_inputs();
     let inputs = Inputs {
-        train_x: &tx, train_y: &ty, test_x: &vx, test_y: &vy, dim: 16,
+        train_x: &tx,
+        train_y: &ty,
+        test_x: &vx,
+        test_y: &vy,
+        dim: 16,
         data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
     };
     let before = std::fs::read(a.path().join("report.json")).expect("report");
@@ -207,4 +242,3 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     assert_eq!(std::fs::read(own.path().join("report.md")).expect("read"), b"mine");
     assert_eq!(std::fs::read_dir(own.path()).expect("ls").count(), 1);
 }
-

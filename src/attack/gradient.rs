@@ -64,9 +64,7 @@ pub fn reference_input_gradient<C: Classifier + ?Sized>(model: &C, x: &[f32], la
     let xt = tensor2(x.to_vec(), n, d).autodiff().require_grad();
     let logits = model.logits(xt.clone());
     let logits_value = to_host(logits.clone().without_autodiff());
-    let per_example = (log_softmax(logits, 1) * one_hot(labels, model.num_classes()))
-        .sum_dim(1)
-        .neg();
+    let per_example = (log_softmax(logits, 1) * one_hot(labels, model.num_classes())).sum_dim(1).neg();
     let grads = per_example.clone().sum().backward();
     let grad = match xt.grad(&grads) {
         Some(g) => to_host(g),

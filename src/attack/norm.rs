@@ -62,7 +62,15 @@ impl Norm {
     /// One step from `x0`'s neighbourhood in place: `x += alpha · normalize_grad(grad)`, then
     /// projection onto the eps-ball around `x0` and, with `bounds`, clamping, in one pass (the
     /// same operations per value as those steps one after another).
-    pub fn ascend_project(self, x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, bounds: Option<(f32, f32)>) {
+    pub fn ascend_project(
+        self,
+        x: &mut [f32],
+        grad: &[f32],
+        alpha: f32,
+        x0: &[f32],
+        eps: f32,
+        bounds: Option<(f32, f32)>,
+    ) {
         let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         match self {
             Norm::Linf => ascend_project_linf(x, grad, alpha, x0, eps, lo, hi),
@@ -122,7 +130,15 @@ crate::multiversion! {
 // Unbounded clipping (lo = -inf, hi = +inf) leaves every finite value unchanged.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn ascend_project_linf_imp<const F: bool>(x: &mut [f32], grad: &[f32], alpha: f32, x0: &[f32], eps: f32, lo: f32, hi: f32) {
+fn ascend_project_linf_imp<const F: bool>(
+    x: &mut [f32],
+    grad: &[f32],
+    alpha: f32,
+    x0: &[f32],
+    eps: f32,
+    lo: f32,
+    hi: f32,
+) {
     x.iter_mut().zip(grad).zip(x0).for_each(|((v, g), c)| {
         let stepped = *v + alpha * sign(*g);
         *v = stepped.max(c - eps).min(c + eps).max(lo).min(hi);

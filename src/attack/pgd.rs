@@ -42,13 +42,13 @@ impl Pgd {
     /// Rejects impossible settings.
     pub fn validate(&self) -> Result<()> {
         if self.steps == 0 || self.steps > 100_000 {
-            return Err(Error::param("steps", self.steps, "must be between 1 and 100000"));
+            return Err(Error::param("--steps", self.steps, "must be between 1 and 100000"));
         }
         if self.restarts == 0 || self.restarts > 10_000 {
-            return Err(Error::param("restarts", self.restarts, "must be between 1 and 10000"));
+            return Err(Error::param("--restarts", self.restarts, "must be between 1 and 10000"));
         }
         if !(self.rel_step.is_finite() && self.rel_step > 0.0 && self.rel_step <= 10.0) {
-            return Err(Error::param("rel-step", self.rel_step, "must be in (0, 10]"));
+            return Err(Error::param("--rel-step", self.rel_step, "must be in (0, 10]"));
         }
         Ok(())
     }
@@ -69,11 +69,7 @@ impl Pgd {
     ) -> Vec<f32> {
         let norm = Norm::Linf;
         let bounds = model.bounds();
-        let mut x = if self.random_start && eps > 0.0 {
-            norm.random_start(x0, eps, rng)
-        } else {
-            x0.to_vec()
-        };
+        let mut x = if self.random_start && eps > 0.0 { norm.random_start(x0, eps, rng) } else { x0.to_vec() };
         enforce_budget(norm, &mut x, x0, eps, clip, bounds);
         let alpha = self.rel_step * eps * goal.step_sign();
         let mut path = model.gradient_path();
@@ -197,7 +193,15 @@ impl Attack for Pgd {
 
 impl Pgd {
     /// FGSM for every eps from one gradient (its sign does not depend on eps).
-    fn fgsm_from(&self, model: &dyn Classifier, x: &[f32], goal: Goal<'_>, eps: &[f32], clip: ClipMode, grad: &[f32]) -> Vec<Vec<f32>> {
+    fn fgsm_from(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        grad: &[f32],
+    ) -> Vec<Vec<f32>> {
         let s = goal.step_sign() * self.rel_step;
         eps.iter()
             .map(|&e| {

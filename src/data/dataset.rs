@@ -6,12 +6,8 @@ use super::error::DataError;
 use super::sources::Source;
 
 /// Standard IDX file names, in the order train images, train labels, test images, test labels.
-pub const FILE_NAMES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const FILE_NAMES: [&str; 4] =
+    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 const MNIST_SHA256: [&str; 4] = [
     "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -27,10 +23,8 @@ const FASHION_SHA256: [&str; 4] = [
     "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 ];
 
-const MNIST_MIRRORS: [&str; 2] = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-];
+const MNIST_MIRRORS: [&str; 2] =
+    ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"];
 
 const FASHION_MIRRORS: [&str; 1] = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"];
 
@@ -74,12 +68,8 @@ impl DatasetKind {
     pub fn parse(s: &str) -> Result<Self, DataError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "mnist" => Ok(DatasetKind::Mnist),
-            "fashion-mnist" | "fashion_mnist" | "fashionmnist" | "fashion" => {
-                Ok(DatasetKind::FashionMnist)
-            }
-            _ => Err(DataError::UnknownDataset {
-                name: s.to_string(),
-            }),
+            "fashion-mnist" | "fashion_mnist" | "fashionmnist" | "fashion" => Ok(DatasetKind::FashionMnist),
+            _ => Err(DataError::UnknownDataset { name: s.to_string() }),
         }
     }
 
@@ -99,10 +89,7 @@ impl DatasetKind {
     /// The four files with their published hashes, in [`FILE_NAMES`] order.
     pub fn file_specs(self) -> [FileSpec; 4] {
         let hashes = self.sha256s();
-        std::array::from_fn(|i| FileSpec {
-            name: FILE_NAMES[i].to_string(),
-            sha256: hashes[i].to_string(),
-        })
+        std::array::from_fn(|i| FileSpec { name: FILE_NAMES[i].to_string(), sha256: hashes[i].to_string() })
     }
 
     /// Default mirror base URLs (those torchvision uses); files are fetched as `<base><name>.gz`.
@@ -159,8 +146,7 @@ impl Split {
     /// The pixels of image `i`, or `None` when `i` is out of range.
     pub fn image(&self, i: usize) -> Option<&[f32]> {
         let len = self.image_len();
-        self.images
-            .get(i.checked_mul(len)?..i.checked_add(1)?.checked_mul(len)?)
+        self.images.get(i.checked_mul(len)?..i.checked_add(1)?.checked_mul(len)?)
     }
 }
 
@@ -172,7 +158,9 @@ pub struct Data {
     pub test: Split,
     /// Where the files came from.
     pub source: Source,
-    /// Directory holding the files that were loaded (the data dir or the cache dir).
+    /// Directory holding the files that were loaded (the data dir, the cache dir, or the system
+    /// dir when its files could not be cached). After a download or npm fetch whose files could
+    /// not be written into the cache, the cache dir they were meant for (see `warnings`).
     pub location: PathBuf,
     /// `(file name, SHA-256 of the raw bytes)` for each of the four files.
     pub sha256: Vec<(String, String)>,

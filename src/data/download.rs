@@ -28,29 +28,19 @@ pub fn agent(connect_timeout: Duration) -> ureq::Agent {
 /// `https://` (any letter case) followed by a host. Acquisition checks every mirror with this
 /// before any network access, so a typo is reported as such instead of as a failed download.
 pub fn validate_mirror(base: &str) -> Result<(), DataError> {
-    let bad = |problem: String, example: String| DataError::BadMirror {
-        mirror: base.to_string(),
-        problem,
-        example,
-    };
+    let bad = |problem: String, example: String| DataError::BadMirror { mirror: base.to_string(), problem, example };
     let trimmed = base.trim();
     if trimmed.is_empty() {
         return Err(bad("empty URL".to_string(), String::new()));
     }
     let Some((scheme, rest)) = trimmed.split_once("://") else {
         // `localhost:8000/`, `mirror.example/mnist/`: a host without a scheme.
-        let example = if trimmed.contains(char::is_whitespace) {
-            String::new()
-        } else {
-            format!(", e.g. http://{trimmed}")
-        };
+        let example =
+            if trimmed.contains(char::is_whitespace) { String::new() } else { format!(", e.g. http://{trimmed}") };
         return Err(bad("no URL scheme".to_string(), example));
     };
     if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
-        return Err(bad(
-            format!("unsupported URL scheme {scheme:?}"),
-            String::new(),
-        ));
+        return Err(bad(format!("unsupported URL scheme {scheme:?}"), String::new()));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();
@@ -71,18 +61,11 @@ pub fn file_url(base: &str, name: &str) -> String {
 
 /// Downloads `<base><spec.name>.gz`, decompresses it and verifies the SHA-256 of the
 /// decompressed bytes against `spec.sha256`. Returns the raw (decompressed) verified bytes.
-pub fn download_file(
-    agent: &ureq::Agent,
-    base: &str,
-    spec: &FileSpec,
-) -> Result<Vec<u8>, DataError> {
+pub fn download_file(agent: &ureq::Agent, base: &str, spec: &FileSpec) -> Result<Vec<u8>, DataError> {
     validate_mirror(base)?;
     let url = file_url(base, &spec.name);
     log::info!("downloading {url}");
-    let http_err = |message: String| DataError::Http {
-        url: url.clone(),
-        message,
-    };
+    let http_err = |message: String| DataError::Http { url: url.clone(), message };
     let response = agent.get(&url).call().map_err(|e| match e {
         ureq::Error::Status(code, r) => http_err(format!("HTTP status {code} {}", r.status_text())),
         ureq::Error::Transport(t) => http_err(transport_message(&t)),
@@ -130,10 +113,7 @@ mod tests {
             assert!(validate_mirror(ok).is_ok(), "{ok}");
         }
         let msg = |base: &str| validate_mirror(base).unwrap_err().to_string();
-        assert_eq!(
-            msg("ftp://x/"),
-            "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)"
-        );
+        assert_eq!(msg("ftp://x/"), "unsupported URL scheme \"ftp\" in mirror ftp://x/ (use http:// or https://)");
         assert_eq!(
             msg("file:///tmp/"),
             "unsupported URL scheme \"file\" in mirror file:///tmp/ (use http:// or https://)"
@@ -143,19 +123,13 @@ mod tests {
             "no URL scheme in mirror localhost:8000 \
              (use http:// or https://, e.g. http://localhost:8000)"
         );
-        assert_eq!(
-            msg("http:///mnist/"),
-            "no host in mirror http:///mnist/ (use http:// or https://)"
-        );
+        assert_eq!(msg("http:///mnist/"), "no host in mirror http:///mnist/ (use http:// or https://)");
         assert!(msg("").starts_with("empty URL in mirror"), "{}", msg(""));
     }
 
     #[test]
     fn download_file_refuses_bad_scheme_without_network() {
-        let spec = FileSpec {
-            name: "train-images-idx3-ubyte".into(),
-            sha256: "00".into(),
-        };
+        let spec = FileSpec { name: "train-images-idx3-ubyte".into(), sha256: "00".into() };
         let err = download_file(&agent(Duration::from_secs(1)), "ftp://x/", &spec).unwrap_err();
         assert!(matches!(err, DataError::BadMirror { .. }), "{err:?}");
     }

@@ -7,10 +7,7 @@ use std::path::PathBuf;
 pub enum DataError {
     /// Reading, writing or renaming a file failed.
     #[error("I/O error on {}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     /// A `.gz` file does not hold a gzip stream (its first bytes are not the gzip magic `1f 8b`).
     #[error(
@@ -44,22 +41,14 @@ pub enum DataError {
 
     /// An IDX file ends before its header says it should.
     #[error("{}: truncated at byte {found_len}: expected {expected_len} bytes", .path.display())]
-    Truncated {
-        path: PathBuf,
-        expected_len: u64,
-        found_len: u64,
-    },
+    Truncated { path: PathBuf, expected_len: u64, found_len: u64 },
 
     /// An IDX file has more bytes than its header accounts for.
     #[error(
         "{}: trailing bytes: expected exactly {expected_len} bytes, found {found_len}",
         .path.display()
     )]
-    TrailingBytes {
-        path: PathBuf,
-        expected_len: u64,
-        found_len: u64,
-    },
+    TrailingBytes { path: PathBuf, expected_len: u64, found_len: u64 },
 
     /// The IDX magic number is not the one expected for this kind of file.
     #[error(
@@ -67,11 +56,7 @@ pub enum DataError {
          (0x00000803 = images, 0x00000801 = labels)",
         .path.display()
     )]
-    BadMagic {
-        path: PathBuf,
-        expected: u32,
-        found: u32,
-    },
+    BadMagic { path: PathBuf, expected: u32, found: u32 },
 
     /// The dimensions in an IDX header are zero, overflow, or exceed the size limit.
     #[error(
@@ -80,12 +65,7 @@ pub enum DataError {
         .path.display(),
         super::idx::MAX_DECOMPRESSED
     )]
-    BadDims {
-        path: PathBuf,
-        n: u64,
-        rows: u64,
-        cols: u64,
-    },
+    BadDims { path: PathBuf, n: u64, rows: u64, cols: u64 },
 
     /// An image file and its label file disagree on the number of examples.
     #[error(
@@ -93,12 +73,7 @@ pub enum DataError {
         .labels_path.display(),
         .images_path.display()
     )]
-    CountMismatch {
-        images_path: PathBuf,
-        labels_path: PathBuf,
-        images: usize,
-        labels: usize,
-    },
+    CountMismatch { images_path: PathBuf, labels_path: PathBuf, images: usize, labels: usize },
 
     /// The train and test images have different sizes.
     #[error(
@@ -117,19 +92,11 @@ pub enum DataError {
 
     /// A label is not a class index in 0..=9.
     #[error("{}: label {label} at index {index} is out of range: expected 0..=9", .path.display())]
-    BadLabel {
-        path: PathBuf,
-        index: usize,
-        label: u8,
-    },
+    BadLabel { path: PathBuf, index: usize, label: u8 },
 
     /// The SHA-256 of a file is not the published one.
     #[error("SHA-256 mismatch for {file}: expected {expected}, found {found}")]
-    ChecksumMismatch {
-        file: String,
-        expected: String,
-        found: String,
-    },
+    ChecksumMismatch { file: String, expected: String, found: String },
 
     /// An HTTP download failed (connection, status or transfer).
     #[error("GET {url}: {message}")]
@@ -155,11 +122,7 @@ pub enum DataError {
         .dir.display(),
         .missing.join(", ")
     )]
-    DataDirIncomplete {
-        dir: PathBuf,
-        dataset: String,
-        missing: Vec<String>,
-    },
+    DataDirIncomplete { dir: PathBuf, dataset: String, missing: Vec<String> },
 
     /// A mirror base URL that cannot be downloaded from (not `http://` or `https://`).
     #[error("{problem} in mirror {mirror} (use http:// or https://{example})")]
@@ -189,9 +152,6 @@ pub enum DataError {
 impl DataError {
     /// Shorthand for an [`DataError::Io`] on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.into(),
-            source,
-        }
+        DataError::Io { path: path.into(), source }
     }
 }

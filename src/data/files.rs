@@ -46,8 +46,7 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DataError> {
 /// either name. Creates `dir` if needed.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DataError> {
     let target = dir.join(name);
-    crate::fsutil::write_atomic_io(&target, bytes)
-        .map_err(|(_, path, e)| DataError::io(path, e))?;
+    crate::fsutil::write_atomic_io(&target, bytes).map_err(|(_, path, e)| DataError::io(path, e))?;
     Ok(target)
 }
 
@@ -62,10 +61,7 @@ mod tests {
         let sub = dir.path().join("a/b");
         let p = write_atomic(&sub, "f", b"hello").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        let names: Vec<_> = fs::read_dir(&sub)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(&sub).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f")]);
         write_atomic(&sub, "f", b"again").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"again");
@@ -79,10 +75,7 @@ mod tests {
         enc.write_all(b"from-gz").unwrap();
         fs::write(dir.path().join("x.gz"), enc.finish().unwrap()).unwrap();
         let (p, b) = read_raw_or_gz(dir.path(), "x").unwrap().unwrap();
-        assert_eq!(
-            (p.file_name().unwrap().to_str().unwrap(), b.as_slice()),
-            ("x.gz", &b"from-gz"[..])
-        );
+        assert_eq!((p.file_name().unwrap().to_str().unwrap(), b.as_slice()), ("x.gz", &b"from-gz"[..]));
         fs::write(dir.path().join("x"), b"raw").unwrap();
         let (_, b) = read_raw_or_gz(dir.path(), "x").unwrap().unwrap();
         assert_eq!(b, b"raw");

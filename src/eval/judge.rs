@@ -181,16 +181,22 @@ pub fn judge_set(
         (None, Some(d)) => d.offset,
         (None, None) => 0,
     };
-    let n = subset::range(set.len(), 0, req.subset, Flags { offset: "", count: "--subset", of: "adversarial set" })?.len();
+    let n =
+        subset::range(set.len(), 0, req.subset, Flags { offset: "", count: "--subset", of: "adversarial set" })?.len();
     let dim = test.rows * test.cols;
     let total = test.y.len();
-    let r = subset::range(total, offset, Some(n), Flags { offset: "--offset", count: "the set's image count", of: "test set" })
-        .map_err(|_| {
-            Error::Judge(format!(
-                "the set covers test images {offset}..{} but the test set has {total}",
-                offset as u128 + n as u128
-            ))
-        })?;
+    let r = subset::range(
+        total,
+        offset,
+        Some(n),
+        Flags { offset: "--offset", count: "the set's image count", of: "test set" },
+    )
+    .map_err(|_| {
+        Error::Judge(format!(
+            "the set covers test images {offset}..{} but the test set has {total}",
+            offset as u128 + n as u128
+        ))
+    })?;
     let (x, y) = (&test.x[r.start * dim..r.end * dim], &test.y[r.clone()]);
     if let Some(i) = set.labels[..n].iter().zip(y).position(|(a, b)| a != b) {
         return Err(Error::Judge(format!(

@@ -94,11 +94,7 @@ struct Chunk<'a> {
 }
 
 fn chunks<'a>(x: &'a [f32], y: &'a [u8], batch: usize, dim: usize) -> Vec<Chunk<'a>> {
-    x.chunks(batch * dim)
-        .zip(y.chunks(batch))
-        .enumerate()
-        .map(|(index, (x, y))| Chunk { index, x, y })
-        .collect()
+    x.chunks(batch * dim).zip(y.chunks(batch)).enumerate().map(|(index, (x, y))| Chunk { index, x, y }).collect()
 }
 
 /// The attack's random generator for one batch: a ChaCha stream per batch, so results do not

@@ -37,21 +37,12 @@ impl Canvas {
     /// A `width` x `height` canvas filled with `background`. Zero sizes and
     /// sizes above [`MAX_PIXELS`] are rejected.
     pub fn new(width: usize, height: usize, background: [u8; 3]) -> Result<Self, FigureError> {
-        let bad = |reason| FigureError::BadSize {
-            width,
-            height,
-            reason,
-        };
+        let bad = |reason| FigureError::BadSize { width, height, reason };
         if width == 0 || height == 0 {
             return Err(bad("canvas dimensions must be non-zero"));
         }
         match width.checked_mul(height) {
-            Some(n) if n <= MAX_PIXELS => Ok(Canvas {
-                width,
-                height,
-                pixels: vec![background; n],
-                clip: None,
-            }),
+            Some(n) if n <= MAX_PIXELS => Ok(Canvas { width, height, pixels: vec![background; n], clip: None }),
             _ => Err(bad("canvas exceeds MAX_PIXELS")),
         }
     }
@@ -66,15 +57,12 @@ impl Canvas {
         if x >= self.width || y >= self.height {
             return None;
         }
-        self.pixels
-            .get(y.checked_mul(self.width)?.checked_add(x)?)
-            .copied()
+        self.pixels.get(y.checked_mul(self.width)?.checked_add(x)?).copied()
     }
 
     /// Restricts all later drawing to the rectangle at `(x, y)` of size `w` x `h`.
     pub fn set_clip(&mut self, x: i64, y: i64, w: usize, h: usize) {
-        let end =
-            |a: i64, len: usize| (i128::from(a) + len as i128).min(i128::from(i64::MAX)) as i64;
+        let end = |a: i64, len: usize| (i128::from(a) + len as i128).min(i128::from(i64::MAX)) as i64;
         self.clip = Some((x, y, end(x, w), end(y, h)));
     }
 
@@ -124,10 +112,7 @@ impl Canvas {
         if w == 0 || h == 0 {
             return;
         }
-        let (r, b) = (
-            x.saturating_add(to_i64(w) - 1),
-            y.saturating_add(to_i64(h) - 1),
-        );
+        let (r, b) = (x.saturating_add(to_i64(w) - 1), y.saturating_add(to_i64(h) - 1));
         self.fill_rect(x, y, w, 1, color);
         self.fill_rect(x, b, w, 1, color);
         self.fill_rect(x, y, 1, h, color);
@@ -150,10 +135,7 @@ impl Canvas {
             return Err(FigureError::BadUpscale(upscale));
         }
         if w.checked_mul(h) != Some(img.len()) {
-            return Err(FigureError::BadImage {
-                expected: w.saturating_mul(h),
-                found: img.len(),
-            });
+            return Err(FigureError::BadImage { expected: w.saturating_mul(h), found: img.len() });
         }
         let up = to_i64(upscale);
         for (i, &v) in img.iter().enumerate() {
@@ -168,14 +150,10 @@ impl Canvas {
     /// Encodes the canvas as an 8-bit RGB PNG.
     pub fn to_png(&self) -> Result<Vec<u8>, FigureError> {
         let enc_err = |e: png::EncodingError| FigureError::Encode(e.to_string());
-        let w =
-            u32::try_from(self.width).map_err(|_| FigureError::Encode("width too large".into()))?;
-        let h = u32::try_from(self.height)
-            .map_err(|_| FigureError::Encode("height too large".into()))?;
+        let w = u32::try_from(self.width).map_err(|_| FigureError::Encode("width too large".into()))?;
+        let h = u32::try_from(self.height).map_err(|_| FigureError::Encode("height too large".into()))?;
         if self.width.checked_mul(self.height) != Some(self.pixels.len()) {
-            return Err(FigureError::Encode(
-                "width/height do not match pixel buffer".into(),
-            ));
+            return Err(FigureError::Encode("width/height do not match pixel buffer".into()));
         }
         let data: Vec<u8> = self.pixels.iter().flatten().copied().collect();
         let mut out = Vec::new();

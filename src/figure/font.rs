@@ -174,9 +174,6 @@ const fn parse(src: &str) -> Glyph {
         }
         i += 1;
     }
-    assert!(
-        col == 0 || col == GLYPH_WIDTH,
-        "last glyph row must have 5 cells"
-    );
+    assert!(col == 0 || col == GLYPH_WIDTH, "last glyph row must have 5 cells");
     glyph
 }

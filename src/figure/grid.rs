@@ -84,25 +84,15 @@ impl ImageGrid {
             for (col, t) in tiles.iter().enumerate() {
                 if t.width.checked_mul(t.height) != Some(t.pixels.len()) {
                     let expected = t.width.saturating_mul(t.height);
-                    return Err(FigureError::BadTile {
-                        row,
-                        col,
-                        expected,
-                        found: t.pixels.len(),
-                    });
+                    return Err(FigureError::BadTile { row, col, expected, found: t.pixels.len() });
                 }
             }
         }
-        for (what, labels, n) in [
-            ("row_labels", &self.row_labels, self.rows.len()),
-            ("col_labels", &self.col_labels, ncols),
-        ] {
+        for (what, labels, n) in
+            [("row_labels", &self.row_labels, self.rows.len()), ("col_labels", &self.col_labels, ncols)]
+        {
             if !labels.is_empty() && labels.len() != n {
-                return Err(FigureError::BadLabels {
-                    what,
-                    expected: n,
-                    found: labels.len(),
-                });
+                return Err(FigureError::BadLabels { what, expected: n, found: labels.len() });
             }
         }
         Ok(ncols)
@@ -113,63 +103,27 @@ impl ImageGrid {
         let ncols = self.validate()?;
         let tiles = || self.rows.iter().flatten();
         let up = self.upscale;
-        let too_big = || FigureError::BadSize {
-            width: usize::MAX,
-            height: usize::MAX,
-            reason: "grid too large",
-        };
-        let cell_w = tiles()
-            .map(|t| t.width)
-            .max()
-            .unwrap_or(0)
-            .checked_mul(up)
-            .ok_or_else(too_big)?;
-        let cell_h = tiles()
-            .map(|t| t.height)
-            .max()
-            .unwrap_or(0)
-            .checked_mul(up)
-            .ok_or_else(too_big)?;
+        let too_big = || FigureError::BadSize { width: usize::MAX, height: usize::MAX, reason: "grid too large" };
+        let cell_w = tiles().map(|t| t.width).max().unwrap_or(0).checked_mul(up).ok_or_else(too_big)?;
+        let cell_h = tiles().map(|t| t.height).max().unwrap_or(0).checked_mul(up).ok_or_else(too_big)?;
 
         let widest = |texts: &mut dyn Iterator<Item = &String>| {
-            texts
-                .map(|s| Canvas::text_width(s, TEXT_SCALE))
-                .max()
-                .unwrap_or(0)
+            texts.map(|s| Canvas::text_width(s, TEXT_SCALE)).max().unwrap_or(0)
         };
-        let col_w = cell_w
-            .max(widest(&mut tiles().map(|t| &t.caption)))
-            .max(widest(&mut self.col_labels.iter()));
+        let col_w = cell_w.max(widest(&mut tiles().map(|t| &t.caption))).max(widest(&mut self.col_labels.iter()));
         let label_w = widest(&mut self.row_labels.iter());
         let label_col = if label_w > 0 { label_w + COL_GAP } else { 0 };
-        let header_h = self
-            .col_labels
-            .iter()
-            .map(|l| text_block(l, TEXT_GAP))
-            .max()
-            .unwrap_or(0);
+        let header_h = self.col_labels.iter().map(|l| text_block(l, TEXT_GAP)).max().unwrap_or(0);
         let title_h = text_block(&self.title, MARGIN);
-        let caption_h: Vec<usize> = self
-            .rows
-            .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|t| text_block(&t.caption, TEXT_GAP))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
+        let caption_h: Vec<usize> =
+            self.rows.iter().map(|r| r.iter().map(|t| text_block(&t.caption, TEXT_GAP)).max().unwrap_or(0)).collect();
         let row_h = |r: usize| cell_h + caption_h.get(r).copied().unwrap_or(0);
 
-        let grid_w = ncols
-            .saturating_mul(col_w)
-            .saturating_add((ncols - 1) * COL_GAP);
+        let grid_w = ncols.saturating_mul(col_w).saturating_add((ncols - 1) * COL_GAP);
         let width = (MARGIN * 2 + label_col)
             .saturating_add(grid_w)
             .max(Canvas::text_width(&self.title, TEXT_SCALE).saturating_add(2 * MARGIN));
-        let rows_h = (0..self.rows.len())
-            .map(row_h)
-            .fold(0usize, usize::saturating_add);
+        let rows_h = (0..self.rows.len()).map(row_h).fold(0usize, usize::saturating_add);
         let height = (MARGIN * 2 + title_h + header_h)
             .saturating_add(rows_h)
             .saturating_add(self.rows.len().saturating_sub(1).saturating_mul(ROW_GAP));
@@ -181,18 +135,12 @@ impl ImageGrid {
         let col_x = |col: usize| to_i64(MARGIN + label_col + col * (col_w + COL_GAP));
         let half_col = to_i64(col_w / 2);
         for (col, label) in self.col_labels.iter().enumerate() {
-            draw_centered_lines(
-                &mut c,
-                col_x(col) + half_col,
-                to_i64(MARGIN + title_h),
-                label,
-            );
+            draw_centered_lines(&mut c, col_x(col) + half_col, to_i64(MARGIN + title_h), label);
         }
         let mut y = to_i64(MARGIN + title_h + header_h);
         for (r, tiles) in self.rows.iter().enumerate() {
             if let Some(label) = self.row_labels.get(r) {
-                let ly =
-                    y + to_i64(cell_h / 2) - to_i64(Canvas::text_height(label, TEXT_SCALE) / 2);
+                let ly = y + to_i64(cell_h / 2) - to_i64(Canvas::text_height(label, TEXT_SCALE) / 2);
                 c.draw_text(to_i64(MARGIN), ly, label, TEXT_SCALE, TEXT_COLOR);
             }
             for (col, t) in tiles.iter().enumerate() {
@@ -203,12 +151,7 @@ impl ImageGrid {
                     c.stroke_rect(tx - 1, ty - 1, tw + 2, th + 2, FRAME_COLOR);
                 }
                 c.blit_gray(tx, ty, &t.pixels, t.width, t.height, up)?;
-                draw_centered_lines(
-                    &mut c,
-                    col_x(col) + half_col,
-                    y + to_i64(cell_h + TEXT_GAP),
-                    &t.caption,
-                );
+                draw_centered_lines(&mut c, col_x(col) + half_col, y + to_i64(cell_h + TEXT_GAP), &t.caption);
             }
             y += to_i64(row_h(r) + ROW_GAP);
         }

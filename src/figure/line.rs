@@ -11,15 +11,7 @@ fn to_i64(v: usize) -> i64 {
 impl Canvas {
     /// Solid line from `(x0, y0)` to `(x1, y1)`, `thickness` pixels wide
     /// (square pen; 0 draws nothing).
-    pub fn draw_line(
-        &mut self,
-        x0: i64,
-        y0: i64,
-        x1: i64,
-        y1: i64,
-        color: [u8; 3],
-        thickness: usize,
-    ) {
+    pub fn draw_line(&mut self, x0: i64, y0: i64, x1: i64, y1: i64, color: [u8; 3], thickness: usize) {
         self.draw_pattern_line((x0, y0), (x1, y1), color, thickness, None, 0);
     }
 
@@ -56,12 +48,7 @@ impl Canvas {
         }
         let margin = thickness as f64 + 1.0;
         let (vx0, vy0, vx1, vy1) = self.visible();
-        let bounds = (
-            vx0 as f64 - margin,
-            vy0 as f64 - margin,
-            vx1 as f64 + margin,
-            vy1 as f64 + margin,
-        );
+        let bounds = (vx0 as f64 - margin, vy0 as f64 - margin, vx1 as f64 + margin, vy1 as f64 + margin);
         let seg = (from.0 as f64, from.1 as f64, to.0 as f64, to.1 as f64);
         let Some((ax, ay, bx, by)) = clip_segment(seg, bounds) else {
             return phase;
@@ -105,10 +92,7 @@ impl Canvas {
 /// Liang–Barsky clipping of segment `(x0, y0, x1, y1)` to the closed box
 /// `(xmin, ymin, xmax, ymax)`. Returns `None` when nothing remains or any
 /// input is not finite.
-pub(crate) fn clip_segment(
-    seg: (f64, f64, f64, f64),
-    bounds: (f64, f64, f64, f64),
-) -> Option<(f64, f64, f64, f64)> {
+pub(crate) fn clip_segment(seg: (f64, f64, f64, f64), bounds: (f64, f64, f64, f64)) -> Option<(f64, f64, f64, f64)> {
     let (x0, y0, x1, y1) = seg;
     let (xmin, ymin, xmax, ymax) = bounds;
     if ![x0, y0, x1, y1].iter().all(|v| v.is_finite()) {
@@ -116,12 +100,7 @@ pub(crate) fn clip_segment(
     }
     let (dx, dy) = (x1 - x0, y1 - y0);
     let (mut t0, mut t1) = (0.0f64, 1.0f64);
-    for (p, q) in [
-        (-dx, x0 - xmin),
-        (dx, xmax - x0),
-        (-dy, y0 - ymin),
-        (dy, ymax - y0),
-    ] {
+    for (p, q) in [(-dx, x0 - xmin), (dx, xmax - x0), (-dy, y0 - ymin), (dy, ymax - y0)] {
         if p == 0.0 {
             if q < 0.0 {
                 return None;
@@ -139,8 +118,5 @@ pub(crate) fn clip_segment(
         return None;
     }
     let out = (x0 + t0 * dx, y0 + t0 * dy, x0 + t1 * dx, y0 + t1 * dy);
-    [out.0, out.1, out.2, out.3]
-        .iter()
-        .all(|v| v.is_finite())
-        .then_some(out)
+    [out.0, out.1, out.2, out.3].iter().all(|v| v.is_finite()).then_some(out)
 }

@@ -8,8 +8,8 @@ use super::canvas::{Canvas, BLACK, WHITE};
 use super::error::FigureError;
 use super::line::clip_segment;
 use super::plot_layout::{
-    compute, Layout, LayoutInput, PlotArea, LEGEND_ROW, LEGEND_SAMPLE, LEGEND_TEXT_GAP, PAD,
-    TEXT_SCALE, TICK_GAP, TICK_LEN,
+    compute, Layout, LayoutInput, PlotArea, LEGEND_ROW, LEGEND_SAMPLE, LEGEND_TEXT_GAP, PAD, TEXT_SCALE, TICK_GAP,
+    TICK_LEN,
 };
 
 /// Eight clearly distinct series colours (blue, red, green, orange, purple,
@@ -91,11 +91,7 @@ impl LinePlot {
         let (w, h) = (self.width, self.height);
         if !(MIN_WIDTH..=MAX_SIDE).contains(&w) || !(MIN_HEIGHT..=MAX_SIDE).contains(&h) {
             let reason = "plot must be between 240x180 and 8000x8000";
-            return Err(FigureError::BadSize {
-                width: w,
-                height: h,
-                reason,
-            });
+            return Err(FigureError::BadSize { width: w, height: h, reason });
         }
         compute(&LayoutInput {
             width: w,
@@ -139,13 +135,7 @@ impl LinePlot {
             c.draw_line(px, bottom + 1, px, bottom + to_i64(TICK_LEN), BLACK, 1);
             let tw = to_i64(Canvas::text_width(&t.label, TEXT_SCALE));
             let tx = (px - tw / 2).clamp(0, (to_i64(self.width) - tw).max(0));
-            c.draw_text(
-                tx,
-                bottom + to_i64(TICK_LEN + TICK_GAP),
-                &t.label,
-                TEXT_SCALE,
-                BLACK,
-            );
+            c.draw_text(tx, bottom + to_i64(TICK_LEN + TICK_GAP), &t.label, TEXT_SCALE, BLACK);
         }
         for t in &layout.y_ticks {
             let py = self.to_px(&a, (self.x_range.0, t.value)).1.round() as i64;
@@ -154,13 +144,7 @@ impl LinePlot {
             let tw = to_i64(Canvas::text_width(&t.label, TEXT_SCALE));
             // Centre the label on the cap height (rows 0..7 of the glyph).
             let ty = py - to_i64(7 * TEXT_SCALE) / 2;
-            c.draw_text(
-                left - to_i64(TICK_LEN + TICK_GAP) - tw,
-                ty,
-                &t.label,
-                TEXT_SCALE,
-                BLACK,
-            );
+            c.draw_text(left - to_i64(TICK_LEN + TICK_GAP) - tw, ty, &t.label, TEXT_SCALE, BLACK);
         }
 
         // Data, clipped to the plot area (plus room for edge markers).
@@ -194,12 +178,7 @@ impl LinePlot {
     }
 
     fn draw_series(&self, c: &mut Canvas, a: &PlotArea, s: &Series) {
-        let bounds = (
-            self.x_range.0,
-            self.y_range.0,
-            self.x_range.1,
-            self.y_range.1,
-        );
+        let bounds = (self.x_range.0, self.y_range.0, self.x_range.1, self.y_range.1);
         let pattern = s.dashed.then_some(DASH);
         let mut phase = 0;
         let mut prev: Option<(f64, f64)> = None;
@@ -212,10 +191,7 @@ impl LinePlot {
                 if let Some((ax, ay, bx, by)) = clip_segment((q.0, q.1, p.0, p.1), bounds) {
                     let (x0, y0) = self.to_px(a, (ax, ay));
                     let (x1, y1) = self.to_px(a, (bx, by));
-                    let (from, to) = (
-                        (x0.round() as i64, y0.round() as i64),
-                        (x1.round() as i64, y1.round() as i64),
-                    );
+                    let (from, to) = ((x0.round() as i64, y0.round() as i64), (x1.round() as i64, y1.round() as i64));
                     phase = c.draw_pattern_line(from, to, s.color, LINE_THICKNESS, pattern, phase);
                 }
             }
@@ -226,13 +202,7 @@ impl LinePlot {
             if inside {
                 let (px, py) = self.to_px(a, p);
                 let m = to_i64(MARKER / 2);
-                c.fill_rect(
-                    px.round() as i64 - m,
-                    py.round() as i64 - m,
-                    MARKER,
-                    MARKER,
-                    s.color,
-                );
+                c.fill_rect(px.round() as i64 - m, py.round() as i64 - m, MARKER, MARKER, s.color);
             }
         }
     }
@@ -254,13 +224,7 @@ impl LinePlot {
             c.draw_pattern_line((x0, mid), (x1, mid), s.color, LINE_THICKNESS, pattern, 0);
             let m = to_i64(MARKER / 2);
             c.fill_rect((x0 + x1) / 2 - m, mid - m, MARKER, MARKER, s.color);
-            c.draw_text(
-                x1 + to_i64(LEGEND_TEXT_GAP),
-                row_top,
-                name,
-                TEXT_SCALE,
-                BLACK,
-            );
+            c.draw_text(x1 + to_i64(LEGEND_TEXT_GAP), row_top, name, TEXT_SCALE, BLACK);
         }
     }
 }

@@ -61,11 +61,7 @@ pub(crate) struct LayoutInput<'a> {
 }
 
 fn widest(ticks: &[Tick]) -> usize {
-    ticks
-        .iter()
-        .map(|t| Canvas::text_width(&t.label, TEXT_SCALE))
-        .max()
-        .unwrap_or(0)
+    ticks.iter().map(|t| Canvas::text_width(&t.label, TEXT_SCALE)).max().unwrap_or(0)
 }
 
 /// Shortens `name` to at most `max_chars` characters, marking the cut with "..".
@@ -92,12 +88,7 @@ fn fitting_ticks(range: (f64, f64), length: usize, need: impl Fn(&[Tick]) -> usi
     // Even the coarsest choice is crowded: keep only the end ticks.
     if fallback.len() > 2 {
         let last = fallback.len() - 1;
-        fallback = fallback
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| *i == 0 || *i == last)
-            .map(|(_, t)| t)
-            .collect();
+        fallback = fallback.into_iter().enumerate().filter(|(i, _)| *i == 0 || *i == last).map(|(_, t)| t).collect();
     }
     fallback
 }
@@ -105,91 +96,36 @@ fn fitting_ticks(range: (f64, f64), length: usize, need: impl Fn(&[Tick]) -> usi
 pub(crate) fn compute(input: &LayoutInput<'_>) -> Result<Layout, FigureError> {
     let text_h = Canvas::text_height("X", TEXT_SCALE);
     let (w, h) = (input.width, input.height);
-    let too_small = FigureError::BadSize {
-        width: w,
-        height: h,
-        reason: "too small for labels and legend",
-    };
+    let too_small = FigureError::BadSize { width: w, height: h, reason: "too small for labels and legend" };
 
     // Legend on the right, outside the data area; names shortened to keep it
     // within two fifths of the figure.
     let legend_fixed = PAD / 2 + LEGEND_SAMPLE + LEGEND_TEXT_GAP + PAD / 2;
     let max_chars = (w * 2 / 5).saturating_sub(legend_fixed) / (ADVANCE * TEXT_SCALE);
-    let names: Vec<String> = input
-        .names
-        .iter()
-        .map(|n| truncate(n, max_chars.max(3)))
-        .collect();
-    let name_w = names
-        .iter()
-        .map(|n| Canvas::text_width(n, TEXT_SCALE))
-        .max()
-        .unwrap_or(0);
+    let names: Vec<String> = input.names.iter().map(|n| truncate(n, max_chars.max(3))).collect();
+    let name_w = names.iter().map(|n| Canvas::text_width(n, TEXT_SCALE)).max().unwrap_or(0);
     let legend_w = legend_fixed + name_w;
     let legend_h = names.len() * LEGEND_ROW + PAD / 2;
 
-    let top = PAD
-        + if input.title.is_empty() {
-            text_h / 2
-        } else {
-            text_h + PAD
-        };
-    let bottom = TICK_LEN
-        + TICK_GAP
-        + text_h
-        + PAD
-        + if input.x_label.is_empty() {
-            0
-        } else {
-            text_h + PAD
-        };
-    let plot_h = h
-        .checked_sub(top + bottom)
-        .filter(|&v| v >= MIN_AREA)
-        .ok_or(too_small)?;
+    let top = PAD + if input.title.is_empty() { text_h / 2 } else { text_h + PAD };
+    let bottom = TICK_LEN + TICK_GAP + text_h + PAD + if input.x_label.is_empty() { 0 } else { text_h + PAD };
+    let plot_h = h.checked_sub(top + bottom).filter(|&v| v >= MIN_AREA).ok_or(too_small)?;
 
     let y_ticks = fitting_ticks(input.y_range, plot_h, |_| text_h + PAD);
-    let y_label_w = if input.y_label.is_empty() {
-        0
-    } else {
-        text_h + PAD
-    };
+    let y_label_w = if input.y_label.is_empty() { 0 } else { text_h + PAD };
     let left = PAD + y_label_w + widest(&y_ticks) + TICK_GAP + TICK_LEN;
 
     let x_guess = nice_ticks(input.x_range.0, input.x_range.1, 6);
     let half_label = widest(&x_guess) / 2;
-    let right = if names.is_empty() {
-        PAD + half_label
-    } else {
-        PAD + legend_w + PAD.max(half_label)
-    };
-    let too_small = || FigureError::BadSize {
-        width: w,
-        height: h,
-        reason: "too small for labels and legend",
-    };
+    let right = if names.is_empty() { PAD + half_label } else { PAD + legend_w + PAD.max(half_label) };
+    let too_small = || FigureError::BadSize { width: w, height: h, reason: "too small for labels and legend" };
     if !names.is_empty() && top + legend_h + PAD / 2 > h {
         return Err(too_small());
     }
-    let plot_w = w
-        .checked_sub(left + right)
-        .filter(|&v| v >= MIN_AREA)
-        .ok_or_else(too_small)?;
+    let plot_w = w.checked_sub(left + right).filter(|&v| v >= MIN_AREA).ok_or_else(too_small)?;
     let x_ticks = fitting_ticks(input.x_range, plot_w, |t| widest(t) + PAD);
 
-    let area = PlotArea {
-        left,
-        top,
-        width: plot_w,
-        height: plot_h,
-    };
-    let legend =
-        (!names.is_empty()).then(|| (left + plot_w + PAD.max(half_label), top, legend_w, legend_h));
-    Ok(Layout {
-        area,
-        x_ticks,
-        y_ticks,
-        legend,
-        names,
-    })
+    let area = PlotArea { left, top, width: plot_w, height: plot_h };
+    let legend = (!names.is_empty()).then(|| (left + plot_w + PAD.max(half_label), top, legend_w, legend_h));
+    Ok(Layout { area, x_ticks, y_ticks, legend, names })
 }

@@ -45,11 +45,7 @@ impl Canvas {
             .map(|line| line.chars().count())
             .max()
             .filter(|&n| n > 0)
-            .map_or(0, |n| {
-                n.saturating_mul(ADVANCE)
-                    .saturating_sub(1)
-                    .saturating_mul(scale)
-            })
+            .map_or(0, |n| n.saturating_mul(ADVANCE).saturating_sub(1).saturating_mul(scale))
     }
 
     /// Height in pixels of `text` at `scale` (0 for empty text), including
@@ -60,10 +56,7 @@ impl Canvas {
         }
         let scale = scale.min(MAX_TEXT_SCALE);
         let lines = text.split('\n').count();
-        (lines - 1)
-            .saturating_mul(LINE_HEIGHT)
-            .saturating_add(GLYPH_HEIGHT)
-            .saturating_mul(scale)
+        (lines - 1).saturating_mul(LINE_HEIGHT).saturating_add(GLYPH_HEIGHT).saturating_mul(scale)
     }
 
     /// Draws `text` with its bounding box's top-left corner at `(x, y)`.
@@ -71,13 +64,7 @@ impl Canvas {
     pub fn draw_text(&mut self, x: i64, y: i64, text: &str, scale: usize, color: [u8; 3]) {
         let scale = scale.min(MAX_TEXT_SCALE);
         for_each_ink(text, scale, |u, v| {
-            self.fill_rect(
-                x.saturating_add(to_i64(u)),
-                y.saturating_add(to_i64(v)),
-                scale,
-                scale,
-                color,
-            );
+            self.fill_rect(x.saturating_add(to_i64(u)), y.saturating_add(to_i64(v)), scale, scale, color);
         });
     }
 
@@ -96,14 +83,7 @@ impl Canvas {
     }
 
     /// Draws `text` horizontally centred on `cx`, top at `y`.
-    pub fn draw_text_centered(
-        &mut self,
-        cx: i64,
-        y: i64,
-        text: &str,
-        scale: usize,
-        color: [u8; 3],
-    ) {
+    pub fn draw_text_centered(&mut self, cx: i64, y: i64, text: &str, scale: usize, color: [u8; 3]) {
         let half = to_i64(Self::text_width(text, scale) / 2);
         self.draw_text(cx.saturating_sub(half), y, text, scale, color);
     }

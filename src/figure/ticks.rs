@@ -53,10 +53,7 @@ pub fn nice_ticks(min: f64, max: f64, target: usize) -> Vec<Tick> {
                 v = 0.0;
             }
             let v = v.clamp(min, max);
-            Tick {
-                value: v,
-                label: format_tick(v, m, e, magnitude),
-            }
+            Tick { value: v, label: format_tick(v, m, e, magnitude) }
         })
         .collect()
 }
@@ -77,11 +74,7 @@ fn count(min: f64, max: f64, step: f64) -> Option<usize> {
 fn format_tick(v: f64, m: f64, e: i32, magnitude: f64) -> String {
     let extra = usize::from(m == 2.5);
     if magnitude >= 1e6 || e < -4 {
-        let ev = if magnitude > 0.0 {
-            magnitude.log10().floor() as i32
-        } else {
-            0
-        };
+        let ev = if magnitude > 0.0 { magnitude.log10().floor() as i32 } else { 0 };
         let digits = (ev - e).max(0) as usize + extra;
         return format!("{:.*e}", digits.min(6), v);
     }

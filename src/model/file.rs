@@ -125,10 +125,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
             return Err(bad(format!("tensor {name}: expected dtype F32, found {:?}", v.dtype())));
         }
         if v.shape() != shape.as_slice() {
-            return Err(bad(format!(
-                "tensor {name}: expected shape {shape:?}, found {:?}",
-                v.shape()
-            )));
+            return Err(bad(format!("tensor {name}: expected shape {shape:?}, found {:?}", v.shape())));
         }
         let data = f32_from_bytes(v.data());
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
@@ -137,13 +134,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
         host.push(data);
     }
     let c = &config;
-    let [w1, b1, w2, b2]: [Vec<f32>; 4] =
-        host.try_into().map_err(|_| bad("expected four tensors".into()))?;
+    let [w1, b1, w2, b2]: [Vec<f32>; 4] = host.try_into().map_err(|_| bad("expected four tensors".into()))?;
     let host = [transpose(&w1, c.hidden, c.input), b1, transpose(&w2, c.classes, c.hidden), b2];
     let model = Mlp::from_host(config, host).map_err(|e| bad(e.to_string()))?;
     let train = match meta_map.get("redblue.train") {
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
+        Some(s) => serde_json::from_str(s).map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
         None => serde_json::Value::Null,
     };
     Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }))

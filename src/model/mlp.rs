@@ -36,22 +36,14 @@ pub struct MlpConfig {
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        MlpConfig {
-            input: 784,
-            hidden: 625,
-            classes: 10,
-            dropout_input: 0.2,
-            dropout_hidden: 0.5,
-            init_std: 0.01,
-        }
+        MlpConfig { input: 784, hidden: 625, classes: 10, dropout_input: 0.2, dropout_hidden: 0.5, init_std: 0.01 }
     }
 }
 
 impl MlpConfig {
     /// Rejects impossible architectures with a specific error.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("input", self.input), ("hidden", self.hidden), ("classes", self.classes)]
-        {
+        for (name, v) in [("input", self.input), ("--hidden", self.hidden), ("classes", self.classes)] {
             if v == 0 || v > 1 << 20 {
                 return Err(Error::param(name, v, "must be between 1 and 1048576"));
             }
@@ -59,14 +51,13 @@ impl MlpConfig {
         if self.classes < 2 {
             return Err(Error::param("classes", self.classes, "must be at least 2"));
         }
-        for (name, p) in [("dropout-input", self.dropout_input), ("dropout-hidden", self.dropout_hidden)]
-        {
+        for (name, p) in [("--dropout-input", self.dropout_input), ("--dropout-hidden", self.dropout_hidden)] {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::param(name, p, "must be in [0, 1)"));
             }
         }
         if !(self.init_std.is_finite() && self.init_std > 0.0 && self.init_std <= 10.0) {
-            return Err(Error::param("init-std", self.init_std, "must be in (0, 10]"));
+            return Err(Error::param("--init-std", self.init_std, "must be in (0, 10]"));
         }
         Ok(())
     }
@@ -160,7 +151,7 @@ impl Mlp {
     pub fn init(config: MlpConfig, rng: &mut impl Rng) -> Result<Self> {
         config.validate()?;
         let normal = Normal::new(0.0f32, config.init_std as f32)
-            .map_err(|e| Error::param("init-std", config.init_std, e.to_string()))?;
+            .map_err(|e| Error::param("--init-std", config.init_std, e.to_string()))?;
         let (i, h, c) = (config.input, config.hidden, config.classes);
         let w1: Vec<f32> = (0..i * h).map(|_| normal.sample(rng)).collect();
         let w2: Vec<f32> = (0..h * c).map(|_| normal.sample(rng)).collect();
@@ -209,11 +200,7 @@ impl Mlp {
 
     /// The parameters as burn tensors (`[in, h]`, `[1, h]`, `[h, c]`, `[1, c]`).
     pub fn tensors(&self) -> Vec<Tensor<2>> {
-        self.to_host()
-            .into_iter()
-            .zip(Self::shapes(&self.config))
-            .map(|(p, (r, c))| tensor2(p, r, c))
-            .collect()
+        self.to_host().into_iter().zip(Self::shapes(&self.config)).map(|(p, (r, c))| tensor2(p, r, c)).collect()
     }
 
     /// A borrowed view for the native kernels (padded layout).
@@ -280,8 +267,7 @@ impl Classifier for Mlp {
     fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
         match self.engine {
             Engine::Native => {
-                let (grad, loss, logits) =
-                    crate::native::mlp::input_gradient(&self.weights(), x, labels);
+                let (grad, loss, logits) = crate::native::mlp::input_gradient(&self.weights(), x, labels);
                 InputGradient { grad, loss, logits }
             }
             Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),

@@ -62,16 +62,7 @@ impl Params {
     /// A borrowed view for the kernels.
     pub fn weights(&self) -> Weights<'_> {
         let [w1, b1, w2, b2] = &self.tensors;
-        Weights {
-            w1,
-            b1,
-            w2,
-            b2,
-            input: self.input,
-            hidden: self.stride,
-            units: self.hidden,
-            classes: self.classes,
-        }
+        Weights { w1, b1, w2, b2, input: self.input, hidden: self.stride, units: self.hidden, classes: self.classes }
     }
 }
 

@@ -15,8 +15,8 @@
 
 use super::aligned::AlignedVec;
 use super::backward::InputProduct;
-use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, sparse_row, Weights, GROUP};
 use super::elementwise::relu;
+use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, sparse_row, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
 
 /// A row is recomputed from its pixels after this many sparse updates.

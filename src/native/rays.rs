@@ -49,7 +49,9 @@ pub fn ray_logits(w: &Weights<'_>, x: &[f32], n: usize, advs: &[Vec<f32>], eps: 
                 rows.reset(d);
                 for r in g0..g1 {
                     let span = r * d..(r + 1) * d;
-                    for ((c, &a), (&x0, &si)) in corr.iter_mut().zip(&adv[span.clone()]).zip(x[span.clone()].iter().zip(&s[span])) {
+                    for ((c, &a), (&x0, &si)) in
+                        corr.iter_mut().zip(&adv[span.clone()]).zip(x[span.clone()].iter().zip(&s[span]))
+                    {
                         let on_ray = x0 + e * si;
                         *c = if on_ray == a { 0.0 } else { a - on_ray };
                     }
@@ -101,14 +103,22 @@ mod tests {
         let model = Mlp::init(arch, &mut rng).expect("init");
         let w = model.weights();
         let n = 140;
-        let x: Vec<f32> = (0..n * 120).map(|_| if rng.gen_bool(0.2) { rng.gen_range(0.0f32..=1.0) } else { 0.0 }).collect();
+        let x: Vec<f32> =
+            (0..n * 120).map(|_| if rng.gen_bool(0.2) { rng.gen_range(0.0f32..=1.0) } else { 0.0 }).collect();
         let g: Vec<f32> = (0..n * 120).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
         let eps = [0.05f32, 0.25, 0.1];
         let fgsm = |e: f32, clip: bool| -> Vec<f32> {
-            x.iter().zip(&g).map(|(&c, &gi)| {
-                let v = c + e * sign(gi);
-                if clip { v.clamp(0.0, 1.0) } else { v }
-            }).collect()
+            x.iter()
+                .zip(&g)
+                .map(|(&c, &gi)| {
+                    let v = c + e * sign(gi);
+                    if clip {
+                        v.clamp(0.0, 1.0)
+                    } else {
+                        v
+                    }
+                })
+                .collect()
         };
         for clip in [true, false] {
             let advs: Vec<Vec<f32>> = eps.iter().map(|&e| fgsm(e, clip)).collect();

@@ -179,7 +179,13 @@ fn check_shapes(xt: &SparseRows, h: usize, by_col: usize, dense: usize) {
 /// # Safety
 /// [`check_shapes`]`(xt, h, w.len(), out.len())` passed and `j0 + B <= h`.
 #[inline(always)]
-unsafe fn scatter_block<const F: bool, const B: usize>(xt: &SparseRows, w: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+unsafe fn scatter_block<const F: bool, const B: usize>(
+    xt: &SparseRows,
+    w: &[f32],
+    h: usize,
+    j0: usize,
+    out: &mut [f32],
+) {
     let out = out.as_mut_ptr();
     for p in 0..xt.rows() {
         let (a, b) = (*xt.ptr.get_unchecked(p), *xt.ptr.get_unchecked(p + 1));
@@ -267,7 +273,13 @@ pub(crate) unsafe fn sum_entries<const F: bool, const B: usize>(
 /// # Safety
 /// [`check_shapes`]`(xt, h, out.len(), g.len())` passed and `j0 + B <= h`.
 #[inline(always)]
-unsafe fn gather_block<const F: bool, const B: usize>(xt: &SparseRows, g: &[f32], h: usize, j0: usize, out: &mut [f32]) {
+unsafe fn gather_block<const F: bool, const B: usize>(
+    xt: &SparseRows,
+    g: &[f32],
+    h: usize,
+    j0: usize,
+    out: &mut [f32],
+) {
     for p in 0..xt.rows() {
         let (a, b) = (*xt.ptr.get_unchecked(p), *xt.ptr.get_unchecked(p + 1));
         if a == b {

@@ -83,7 +83,8 @@ mod tests {
         for (d, h) in [(23usize, 5usize), (64 + 48 + 3, 37), (2 * 64 + 32 + 16, 16), (784, 40)] {
             let n = 9;
             let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 101) as f32 * 0.01 - 0.3).collect();
-            let g: Vec<f32> = (0..n * h).map(|i| if i % 3 == 0 { ((i * 31) % 17) as f32 * 0.1 - 0.8 } else { 0.0 }).collect();
+            let g: Vec<f32> =
+                (0..n * h).map(|i| if i % 3 == 0 { ((i * 31) % 17) as f32 * 0.1 - 0.8 } else { 0.0 }).collect();
             let rows = SparseRows::from_dense(&g, h);
             let mut by_unit = SparseRows::default();
             rows.transpose_into(&mut by_unit);

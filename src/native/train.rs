@@ -1,11 +1,11 @@
 //! One training pass (dropout, forward, backward) and the fused penalty + RMSProp update.
 
 use super::aligned::AlignedVec;
-use super::images::Images;
 use super::dense::{matmul, Mat};
+use super::elementwise::{add_rows, count_nonzero, dropout_into, relu, relu_backward, relu_dropout, sum_rows_into};
+use super::images::Images;
 use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
-use super::elementwise::{add_rows, count_nonzero, dropout_into, relu, relu_backward, relu_dropout, sum_rows_into};
 use super::sparse::{scatter_times, transposed_times, SparseRows};
 use super::sparse_grad::dense_t_times_sparse;
 use crate::model::mlp::Dropout;
@@ -38,7 +38,14 @@ pub struct Masks {
 /// the clean batch and the keep probability, and the mask values are those of one
 /// [`Dropout::draw`] of `n·d` values (from indexed rows, the zero pixels' values are not
 /// drawn: they would multiply 0).
-fn masked_input(x: Images<'_>, n: usize, d: usize, mask: Option<Dropout>, rng: &mut dyn RngCore, ws: &mut Workspace) -> bool {
+fn masked_input(
+    x: Images<'_>,
+    n: usize,
+    d: usize,
+    mask: Option<Dropout>,
+    rng: &mut dyn RngCore,
+    ws: &mut Workspace,
+) -> bool {
     let keep = mask.map_or(1.0, |m| m.keep_fraction());
     if let Images::Rows { index, rows, .. } = x {
         let nnz: usize = rows.iter().map(|&r| index.row(r).0.len()).sum();
@@ -251,10 +258,20 @@ mod tests {
         let (n, d, h, c) = (50, 70, w.hidden, 10);
         let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(0.05f32..1.0)).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let mut grads: [AlignedVec; 4] = std::array::from_fn(|k| AlignedVec::zeros(model.native_params().tensors[k].len()));
+        let mut grads: [AlignedVec; 4] =
+            std::array::from_fn(|k| AlignedVec::zeros(model.native_params().tensors[k].len()));
         let masks = Masks { input: None, hidden: None };
         let mut ws = Workspace::default();
-        accumulate_pass(&w, Images::Dense(&x), &labels, masks, &mut ChaCha8Rng::seed_from_u64(1), 0.5, &mut grads, &mut ws);
+        accumulate_pass(
+            &w,
+            Images::Dense(&x),
+            &labels,
+            masks,
+            &mut ChaCha8Rng::seed_from_u64(1),
+            0.5,
+            &mut grads,
+            &mut ws,
+        );
         // The gradient was sparse enough for the kernel (and not trivially empty).
         let nnz = count_nonzero(&ws.dz1);
         assert!(nnz > 0 && use_sparse(nnz, n * h), "{nnz} of {}", n * h);
@@ -264,7 +281,9 @@ mod tests {
         for b in 0..n {
             let xb = &x[b * d..(b + 1) * d];
             let z: Vec<f64> = (0..units)
-                .map(|j| f64::from(b1[j]) + (0..d).map(|i| f64::from(w1[i * units + j]) * f64::from(xb[i])).sum::<f64>())
+                .map(|j| {
+                    f64::from(b1[j]) + (0..d).map(|i| f64::from(w1[i * units + j]) * f64::from(xb[i])).sum::<f64>()
+                })
                 .collect();
             let logits: Vec<f64> = (0..c)
                 .map(|k| f64::from(b2[k]) + (0..units).map(|j| z[j].max(0.0) * f64::from(w2[j * c + k])).sum::<f64>())
@@ -272,7 +291,9 @@ mod tests {
             let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let sum: f64 = logits.iter().map(|l| (l - m).exp()).sum();
             let dz2: Vec<f64> = (0..c)
-                .map(|k| 0.5 / n as f64 * ((logits[k] - m).exp() / sum - if k == labels[b] as usize { 1.0 } else { 0.0 }))
+                .map(|k| {
+                    0.5 / n as f64 * ((logits[k] - m).exp() / sum - if k == labels[b] as usize { 1.0 } else { 0.0 })
+                })
                 .collect();
             for j in 0..units {
                 let dz1 = if z[j] > 0.0 { (0..c).map(|k| dz2[k] * f64::from(w2[j * c + k])).sum() } else { 0.0 };
@@ -310,7 +331,8 @@ mod tests {
                     let mut grads: [AlignedVec; 4] =
                         std::array::from_fn(|k| AlignedVec::zeros(model.native_params().tensors[k].len()));
                     let mut r = ChaCha8Rng::seed_from_u64(9);
-                    let loss = accumulate_pass(&w, x, &labels, masks, &mut r, 0.7, &mut grads, &mut Workspace::default());
+                    let loss =
+                        accumulate_pass(&w, x, &labels, masks, &mut r, 0.7, &mut grads, &mut Workspace::default());
                     (loss, grads, r.next_u64())
                 };
                 let a = run(indexed);

@@ -78,26 +78,26 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.arch.validate()?;
         if self.epochs == 0 || self.epochs > 10_000 {
-            return Err(Error::param("epochs", self.epochs, "must be between 1 and 10000"));
+            return Err(Error::param("--epochs", self.epochs, "must be between 1 and 10000"));
         }
         if self.batch_size == 0 || self.batch_size > 1 << 20 {
-            return Err(Error::param("batch-size", self.batch_size, "must be between 1 and 1048576"));
+            return Err(Error::param("--batch-size", self.batch_size, "must be between 1 and 1048576"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
-            return Err(Error::param("lr", self.lr, "must be in (0, 10]"));
+            return Err(Error::param("--lr", self.lr, "must be in (0, 10]"));
         }
-        in_range("rms-decay", self.rms_decay, 0.0, 0.999_999)?;
+        in_range("--rms-decay", self.rms_decay, 0.0, 0.999_999)?;
         if !(self.rms_eps.is_finite() && self.rms_eps > 0.0 && self.rms_eps <= 1.0) {
-            return Err(Error::param("rms-eps", self.rms_eps, "must be in (0, 1]"));
+            return Err(Error::param("--rms-eps", self.rms_eps, "must be in (0, 1]"));
         }
-        in_range("l1", self.l1, 0.0, 1.0)?;
-        in_range("l2", self.l2, 0.0, 1.0)?;
+        in_range("--l1", self.l1, 0.0, 1.0)?;
+        in_range("--l2", self.l2, 0.0, 1.0)?;
         if let Some(adv) = &self.adv {
-            check_eps("adv-eps", adv.eps, 1.0)?;
-            in_range("adv-weight", adv.weight, 0.0, 1.0)?;
+            check_eps("--adv-eps", adv.eps, 1.0)?;
+            in_range("--adv-weight", adv.weight, 0.0, 1.0)?;
         }
         if self.train_subset == Some(0) {
-            return Err(Error::param("train-subset", 0, "must be at least 1"));
+            return Err(Error::param("--train-subset", 0, "must be at least 1"));
         }
         Ok(())
     }

@@ -50,7 +50,11 @@ impl Stepper {
                 // In the native layout (hidden padded): the padding's gradients stay 0.
                 let p = model.native_params();
                 let zeros = || -> [AlignedVec; 4] { std::array::from_fn(|k| AlignedVec::zeros(p.tensors[k].len())) };
-                Stepper::Native(Box::new(NativeState { mean_square: zeros(), grads: zeros(), ws: Workspace::default() }))
+                Stepper::Native(Box::new(NativeState {
+                    mean_square: zeros(),
+                    grads: zeros(),
+                    ws: Workspace::default(),
+                }))
             }
         }
     }
@@ -66,9 +70,7 @@ impl Stepper {
 
 /// Mean cross-entropy of a logits batch against labels, in the autodiff graph.
 fn mean_ce(logits: Tensor<2>, labels: &[u8], classes: usize) -> Tensor<1> {
-    (log_softmax(logits, 1) * one_hot(labels, classes))
-        .sum()
-        .mul_scalar(-1.0 / labels.len() as f64)
+    (log_softmax(logits, 1) * one_hot(labels, classes)).sum().mul_scalar(-1.0 / labels.len() as f64)
 }
 
 fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsProp, rng: &mut dyn RngCore) -> f64 {

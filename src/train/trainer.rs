@@ -137,11 +137,7 @@ pub fn train(
             loss_sum += loss_value;
             progress(TrainProgress { epoch, epochs: cfg.epochs, batch: b + 1, batches, loss: loss_value });
         }
-        stats.push(EpochStats {
-            epoch,
-            mean_loss: loss_sum / batches as f64,
-            seconds: start.elapsed().as_secs_f64(),
-        });
+        stats.push(EpochStats { epoch, mean_loss: loss_sum / batches as f64, seconds: start.elapsed().as_secs_f64() });
     }
     Ok((model, TrainReport { config: cfg.clone(), epochs: stats, train_images: n }))
 }

@@ -228,4 +228,3 @@ pub fn attack(w: &World, model: &Path, out: &Path, extra: &[&str]) -> Out {
     e.extend_from_slice(extra);
     w.run(&["attack"], &e)
 }
-

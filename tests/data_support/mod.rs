@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redblue::data::{
-    sha256_hex, write_idx_images, write_idx_labels, AcquirePlan, DatasetKind, FileSpec, FILE_NAMES,
-};
+use redblue::data::{sha256_hex, write_idx_images, write_idx_labels, AcquirePlan, DatasetKind, FileSpec, FILE_NAMES};
 
 /// Raw IDX bytes of a tiny synthetic data set, in FILE_NAMES order.
 pub struct Synthetic {
@@ -30,18 +28,14 @@ impl Synthetic {
         write_idx_labels(&p(1), &[0, 1, 2, 3, 4, 9]).unwrap();
         write_idx_images(&p(2), 3, 4, 3, &test_px).unwrap();
         write_idx_labels(&p(3), &[5, 6, 7]).unwrap();
-        Synthetic {
-            files: std::array::from_fn(|i| std::fs::read(p(i)).unwrap()),
-        }
+        Synthetic { files: std::array::from_fn(|i| std::fs::read(p(i)).unwrap()) }
     }
 
     /// A plan expecting exactly these files.
     pub fn plan(&self, kind: DatasetKind) -> AcquirePlan {
         let mut plan = AcquirePlan::for_kind(kind);
-        plan.specs = std::array::from_fn(|i| FileSpec {
-            name: FILE_NAMES[i].to_string(),
-            sha256: sha256_hex(&self.files[i]),
-        });
+        plan.specs =
+            std::array::from_fn(|i| FileSpec { name: FILE_NAMES[i].to_string(), sha256: sha256_hex(&self.files[i]) });
         plan.npm_package = None;
         plan.system_dir = None;
         plan
@@ -65,11 +59,7 @@ impl Synthetic {
 
     /// `/<name>.gz` -> gzipped bytes, as a mirror serves them.
     pub fn served(&self) -> HashMap<String, Vec<u8>> {
-        FILE_NAMES
-            .iter()
-            .zip(&self.files)
-            .map(|(name, bytes)| (format!("/{name}.gz"), gzip(bytes)))
-            .collect()
+        FILE_NAMES.iter().zip(&self.files).map(|(name, bytes)| (format!("/{name}.gz"), gzip(bytes))).collect()
     }
 }
 
@@ -82,9 +72,7 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Names of the entries of `dir`, sorted.
 pub fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
+        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -128,11 +116,7 @@ impl Server {
                 }
             }
         });
-        Server {
-            base,
-            requests,
-            handle: Some(handle),
-        }
+        Server { base, requests, handle: Some(handle) }
     }
 
     /// Waits for the server thread (it ends after its request budget or deadline).

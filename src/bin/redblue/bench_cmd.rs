@@ -136,7 +136,9 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
         "GEMM peak (f32, 1024^3, gemm crate): {:.1} GFLOP/s on 1 thread, {:.1} on 2 threads\n",
         p.one_thread_gflops, p.two_thread_gflops
     );
-    println!("| workload | median s | runs | samples/s | GFLOP/s | % of 1-thread peak | % of 2-thread peak | peak RSS MiB |");
+    println!(
+        "| workload | median s | runs | samples/s | GFLOP/s | % of 1-thread peak | % of 2-thread peak | peak RSS MiB |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(

@@ -34,6 +34,8 @@ pub const EXTRA_RULE_IDS: &[(&str, &str)] = &[
     ("reproduce", "test_subset"),
     ("reproduce", "pgd_subset"),
     ("reproduce", "curve_subset"),
+    ("train", "data_dir"),
+    ("reproduce", "data_dir"),
 ];
 
 fn main() -> ExitCode {
@@ -97,7 +99,8 @@ fn data_dir(a: &DataArgs) -> Option<&Path> {
 /// Refuses data-source flags that cannot have an effect together.
 pub fn check_data_flags(a: &DataArgs, g: &Given<'_>) -> Result<()> {
     if data_dir(a).is_some() {
-        g.refuse(&DATA_SOURCES, "with --data-dir (the data dir is then the only source)")?;
+        let from = if g.has("data_dir") { "--data-dir" } else { "REDBLUE_DATA_DIR (set in the environment)" };
+        g.refuse(&DATA_SOURCES, &format!("with {from}: the data dir is then the only source"))?;
     }
     if a.no_download {
         g.refuse(&["mirror"], "with --no-download")?;
@@ -273,7 +276,10 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
     out.commit(&model_file::to_bytes(&model, &meta)?)?;
     let secs: f64 = report.epochs.iter().map(|e| e.seconds).sum();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"out": a.out, "test": clean, "train_seconds": secs}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"out": a.out, "test": clean, "train_seconds": secs}))?
+        );
     } else {
         println!(
             "trained {} epochs in {:.1}s ({:.1}s/epoch); test accuracy {:.4}, confidence {:.4}; saved {}",
@@ -351,7 +357,8 @@ fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
     check_fit(&model, &a.model, &d.test)?;
     let (x, y) = select(&d.test, &a.subset)?;
     let eps = a.eps + 0.0; // -0 becomes 0
-    let cfg = SweepConfig { eps: vec![eps], clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
+    let cfg =
+        SweepConfig { eps: vec![eps], clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
     let mut bar = progress::Bar::new(attack.name());
     let adv = eval::generate(&model, &attack, x, y, eps, &cfg, &mut |done, total| bar.update(done, total, ""))?;
     bar.finish();
@@ -428,17 +435,31 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         for w in &set.warnings {
             eprintln!("warning: adversarial set {}: {w}", show(path));
         }
-        let referee = a.eps.first().map(|&e| judge::Budget { norm: norm_of(&a.opts), eps: e + 0.0, clip: clip_of(&a.opts) });
+        let referee =
+            a.eps.first().map(|&e| judge::Budget { norm: norm_of(&a.opts), eps: e + 0.0, clip: clip_of(&a.opts) });
         let req = judge::Request {
             referee,
             offset: g.has("offset").then_some(a.subset.offset),
             subset: a.subset.subset,
             batch: a.subset.eval_batch,
         };
-        let test = judge::TestImages { x: &d.test.images, y: &d.test.labels, rows: d.test.rows, cols: d.test.cols, dataset: &d.dataset };
+        let test = judge::TestImages {
+            x: &d.test.images,
+            y: &d.test.labels,
+            rows: d.test.rows,
+            cols: d.test.cols,
+            dataset: &d.dataset,
+        };
         let v = scoring(judge::judge_set(&model, &info.sha256, &set, &test, &req), &a.model)?;
+        let declared = match (&v.declared, v.budget_source) {
+            (Some(d), judge::BudgetSource::Referee) => {
+                format!("; the set declares {} eps {}, {}", d.norm.name(), render::eps(d.eps), d.clip.name())
+            }
+            (None, _) => "; the set declares no budget".to_string(),
+            _ => String::new(),
+        };
         notes.push(format!(
-            "{} ({} eps {}, {}); {} images from test image {}",
+            "{} ({} eps {}, {}{declared}); {} images from test image {}",
             v.budget_source.words(),
             v.budget.norm.name(),
             render::eps(v.budget.eps),
@@ -448,7 +469,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         ));
         if v.transfer {
             notes.push(format!(
-                "transfer attack: the set was made on model {} , judged on model {}",
+                "transfer attack: the set was made on model {}, judged on model {}",
                 v.set_model_sha256.as_deref().unwrap_or("unknown (no redblue metadata)"),
                 v.model_sha256
             ));
@@ -472,9 +493,17 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                 vec![scoring(eval::evaluate(&model, x, y, a.subset.eval_batch), &a.model)?]
             }
             Some(att) => {
-                let cfg = SweepConfig { eps: a.eps.clone(), clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
+                let cfg = SweepConfig {
+                    eps: a.eps.clone(),
+                    clip: clip_of(&a.opts),
+                    batch_size: a.subset.eval_batch,
+                    seed: a.opts.seed,
+                };
                 let mut bar = progress::Bar::new(att.name());
-                let s = scoring(eval::sweep(&model, att, x, y, &cfg, &mut |done, total| bar.update(done, total, "")), &a.model)?;
+                let s = scoring(
+                    eval::sweep(&model, att, x, y, &cfg, &mut |done, total| bar.update(done, total, "")),
+                    &a.model,
+                )?;
                 bar.finish();
                 out["mode"] = "sweep".into();
                 out["attack"] = s.attack.clone().into();

@@ -2,8 +2,8 @@
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 /// Wraps an optional indicatif bar.
 pub struct Bar(Option<ProgressBar>);
@@ -15,11 +15,9 @@ impl Bar {
             return Bar(None);
         }
         let pb = ProgressBar::new(1);
-        let style = ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
         pb.set_style(style);
         pb.set_prefix(what.to_string());
         Bar(Some(pb))

@@ -16,15 +16,17 @@ pub fn eps(e: f64) -> String {
 
 /// A Markdown table of evaluation rows.
 pub fn rows_table(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| eps | n | accuracy | confidence | true-class prob | loss |\n|---:|---:|---:|---:|---:|---:|\n",
-    );
+    let mut s =
+        String::from("| eps | n | accuracy | confidence | true-class prob | loss |\n|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         s += &format!(
             "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
             eps(r.eps),
             r.n,
-            r.accuracy, r.confidence, r.true_class_prob, r.loss
+            r.accuracy,
+            r.confidence,
+            r.true_class_prob,
+            r.loss
         );
     }
     s
@@ -35,10 +37,7 @@ pub fn reproduce_summary(r: &Report) -> String {
     let mut s = String::from("| model | clean acc | FGSM acc ε=0.10 (clipped / unclipped) | FGSM acc ε=0.25 (clipped / unclipped) |\n|---|---:|---:|---:|\n");
     for row in r.table1.iter().chain(&r.table2).chain(&r.other_grid_rows) {
         let acc = |eps: f64, clip: &str| {
-            row.adv
-                .iter()
-                .find(|a| a.eps == eps && a.clip.name() == clip)
-                .map_or(f64::NAN, |a| a.accuracy.ours.mean)
+            row.adv.iter().find(|a| a.eps == eps && a.clip.name() == clip).map_or(f64::NAN, |a| a.accuracy.ours.mean)
         };
         s += &format!(
             "| l1={} l2={} | {:.4} | {:.4} / {:.4} | {:.4} / {:.4} |\n",

@@ -60,7 +60,10 @@ fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> ReproduceConfig {
 fn fit_defaults(cfg: &mut ReproduceConfig, g: &Given<'_>, train_n: usize, test_n: usize) {
     let fit = |id: &str, v: &mut Option<usize>, n: usize, of: &str| {
         if let Some(k) = v.filter(|&k| k > n && !g.has(id)) {
-            eprintln!("note: the default {} {k} is more than the {n} {of}; using {n} (recorded in config.json)", crate::rules::flag(id));
+            eprintln!(
+                "note: the default {} {k} is more than the {n} {of}; using {n} (recorded in config.json)",
+                crate::rules::flag(id)
+            );
             *v = Some(n);
         }
     };
@@ -84,7 +87,8 @@ pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
     cfg.validate()?;
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
-        return Err(redblue::Error::param("--jobs", 0, "must be at least 1").into()); // before loading data
+        return Err(redblue::Error::param("--jobs", 0, "must be at least 1").into());
+        // before loading data
     }
     let d = load_data(&a.data)?;
     if recorded.is_none() {
@@ -96,7 +100,12 @@ pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
         test_x: &d.test.images,
         test_y: &d.test.labels,
         dim: d.test.image_len(),
-        data: DataInfo { dataset: d.dataset.clone(), source: d.record.clone(), sha256: d.sha256.clone(), verified: d.verified },
+        data: DataInfo {
+            dataset: d.dataset.clone(),
+            source: d.record.clone(),
+            sha256: d.sha256.clone(),
+            verified: d.verified,
+        },
     };
     let bars = progress::Multi::new();
     let on_event = |e: Event| match e {

@@ -45,7 +45,8 @@ pub const DATA_SOURCES: [&str; 4] = ["mirror", "no_download", "no_npm", "cache_d
 pub const PGD_ONLY: [&str; 5] = ["steps", "rel_step", "restarts", "no_random_start", "seed"];
 
 /// Every attack flag (shape, randomness and the clip mode and norm).
-pub const ATTACK_ALL: [&str; 8] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "no_clip", "clip", "norm"];
+pub const ATTACK_ALL: [&str; 8] =
+    ["steps", "rel_step", "restarts", "no_random_start", "seed", "no_clip", "clip", "norm"];
 
 #[cfg(test)]
 mod tests {

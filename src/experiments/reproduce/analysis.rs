@@ -25,11 +25,7 @@ impl Stat {
     pub fn of(values: &[f64]) -> Stat {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
-        let var = if n > 1 {
-            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-        } else {
-            0.0
-        };
+        let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
         Stat { mean: if n == 0 { f64::NAN } else { mean }, std: var.sqrt(), n }
     }
 }
@@ -155,10 +151,7 @@ fn same(a: f64, b: f64) -> bool {
 
 /// Results of the models with penalties (l1, l2) and adversarial training `adv`, one per seed.
 pub fn group(models: &[ModelResult], l1: f64, l2: f64, adv: Option<f64>) -> Vec<&ModelResult> {
-    models
-        .iter()
-        .filter(|m| same(m.spec.l1, l1) && same(m.spec.l2, l2) && m.spec.adv_eps == adv)
-        .collect()
+    models.iter().filter(|m| same(m.spec.l1, l1) && same(m.spec.l2, l2) && m.spec.adv_eps == adv).collect()
 }
 
 /// Statistic of `f` over a group.

@@ -147,10 +147,7 @@ pub fn judge(
         let fgsm_ok = f.is_some_and(|f| f >= RED_TEAM_FAILS_AT);
         let pgd_ok = p.is_none_or(|m| m.pgd.mean >= PGD_FLOOR && !m.flagged);
         out.push(Claim {
-            claim: format!(
-                "After FGSM adversarial training (eps {e}, l1={}, l2={}) the red team fails",
-                r.l1, r.l2
-            ),
+            claim: format!("After FGSM adversarial training (eps {e}, l1={}, l2={}) the red team fails", r.l1, r.l2),
             verdict: match (fgsm_ok, pgd_ok) {
                 (true, true) => Verdict::Holds,
                 (true, false) => Verdict::Partly,
@@ -160,8 +157,13 @@ pub fn judge(
                 "FGSM accuracy at eps {e}: {} (fails if >= {RED_TEAM_FAILS_AT}); PGD-{} accuracy: {}{}",
                 f.map_or("n/a".into(), |v| format!("{v:.4}")),
                 cfg.pgd_steps,
-                p.map_or("n/a".into(), |m| format!("{:.4} on {} images", m.pgd.mean, cfg.pgd_subset.map_or("all".into(), |n| n.to_string()))),
-                p.filter(|m| m.flagged).map_or(String::new(), |_| " - robust to FGSM only (gradient masking suspected)".into()),
+                p.map_or("n/a".into(), |m| format!(
+                    "{:.4} on {} images",
+                    m.pgd.mean,
+                    cfg.pgd_subset.map_or("all".into(), |n| n.to_string())
+                )),
+                p.filter(|m| m.flagged)
+                    .map_or(String::new(), |_| " - robust to FGSM only (gradient masking suspected)".into()),
             ),
         });
     }

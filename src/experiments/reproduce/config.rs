@@ -108,11 +108,11 @@ impl ReproduceConfig {
                 Ok(())
             }
         };
-        positive("epochs", self.epochs)?;
+        positive("--epochs", self.epochs)?;
         positive("batch-size", self.batch_size)?;
-        positive("seeds", self.seeds)?;
-        positive("pgd-steps", self.pgd_steps)?;
-        positive("pgd-restarts", self.pgd_restarts)?;
+        positive("--seeds", self.seeds)?;
+        positive("--pgd-steps", self.pgd_steps)?;
+        positive("--pgd-restarts", self.pgd_restarts)?;
         positive("eval-batch", self.eval_batch)?;
         if self.l1_grid.is_empty() || self.l2_grid.is_empty() {
             return Err(Error::param("grid", "empty", "l1 and l2 grids need at least one value"));
@@ -126,7 +126,11 @@ impl ReproduceConfig {
             check_eps("eps", e, 1.0)?;
         }
         if !self.fgsm_eps.contains(&0.10) {
-            return Err(Error::param("fgsm-eps", format!("{:?}", self.fgsm_eps), "must contain 0.1 (the selection rule)"));
+            return Err(Error::param(
+                "fgsm-eps",
+                format!("{:?}", self.fgsm_eps),
+                "must contain 0.1 (the selection rule)",
+            ));
         }
         if !(self.adv_weight.is_finite() && (0.0..=1.0).contains(&self.adv_weight)) {
             return Err(Error::param("adv-weight", self.adv_weight, "must be in [0, 1]"));
@@ -134,8 +138,12 @@ impl ReproduceConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::param("lr", self.lr, "must be > 0"));
         }
-        for (name, v) in [("pgd-subset", self.pgd_subset), ("curve-subset", self.curve_subset),
-                          ("train-subset", self.train_subset), ("test-subset", self.test_subset)] {
+        for (name, v) in [
+            ("pgd-subset", self.pgd_subset),
+            ("curve-subset", self.curve_subset),
+            ("train-subset", self.train_subset),
+            ("test-subset", self.test_subset),
+        ] {
             if v == Some(0) {
                 return Err(Error::param(name, 0, "must be at least 1"));
             }

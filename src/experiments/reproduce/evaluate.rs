@@ -124,7 +124,8 @@ mod tests {
         let y: Vec<u8> = (0..50).map(|_| rng.gen_range(0..10)).collect();
         let set = EvalSet { x: &x, y: &y, dim: 20 };
         let cfg = ReproduceConfig { pgd_eps: vec![0.25, 0.10], eval_batch: 16, ..ReproduceConfig::default() };
-        let fgsm_clipped = run_sweep(&model, &Pgd::fgsm(), &set, &cfg.fgsm_eps, ClipMode::Clipped, &cfg, 0).expect("sweep");
+        let fgsm_clipped =
+            run_sweep(&model, &Pgd::fgsm(), &set, &cfg.fgsm_eps, ClipMode::Clipped, &cfg, 0).expect("sweep");
         let reused = fgsm_on_pgd_set(&model, &fgsm_clipped, &set, &set.head(None), &cfg).expect("reuse");
         let fresh = run_sweep(&model, &Pgd::fgsm(), &set, &cfg.pgd_eps, ClipMode::Clipped, &cfg, 0).expect("sweep");
         assert_eq!(reused, fresh);

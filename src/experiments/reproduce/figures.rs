@@ -22,9 +22,11 @@ pub struct Figure1 {
 /// Renders Figure 1: for each model and clip mode, the first '7' of the evaluation set
 /// attacked by FGSM at each eps of [`FIGURE1_EPS`], captioned with prediction and confidence.
 pub fn figure1(models: &[(String, Mlp)], set: &EvalSet<'_>) -> Result<Figure1> {
-    let idx = set.y.iter().position(|&y| y == 7).ok_or_else(|| {
-        Error::param("test set", "no digit 7", "Figure 1 needs a '7' in the evaluation set")
-    })?;
+    let idx = set
+        .y
+        .iter()
+        .position(|&y| y == 7)
+        .ok_or_else(|| Error::param("test set", "no digit 7", "Figure 1 needs a '7' in the evaluation set"))?;
     let d = set.dim;
     let x = &set.x[idx * d..(idx + 1) * d];
     let side = (d as f64).sqrt() as usize;
@@ -66,11 +68,7 @@ pub fn figure1(models: &[(String, Mlp)], set: &EvalSet<'_>) -> Result<Figure1> {
 
 /// Renders accuracy vs eps: one colour per model, FGSM solid, PGD dashed.
 pub fn curves_png(curves: &[Curves]) -> Result<Vec<u8>> {
-    let max_eps = curves
-        .iter()
-        .flat_map(|c| c.fgsm.iter().map(|r| r.eps))
-        .fold(0.0, f64::max)
-        .max(0.05);
+    let max_eps = curves.iter().flat_map(|c| c.fgsm.iter().map(|r| r.eps)).fold(0.0, f64::max).max(0.05);
     let n = curves.first().and_then(|c| c.fgsm.first()).map_or(0, |r| r.n);
     let mut series = Vec::new();
     for (k, c) in curves.iter().enumerate() {

@@ -20,7 +20,9 @@ fn cell(c: &Cell) -> String {
 }
 
 fn grid_table(out: &mut String, rows: &[&GridRow], clip: ClipMode) {
-    out.push_str("| l1 | l2 | test acc | test conf | adv acc ε=0.10 | adv conf ε=0.10 | adv acc ε=0.25 | adv conf ε=0.25 |\n");
+    out.push_str(
+        "| l1 | l2 | test acc | test conf | adv acc ε=0.10 | adv conf ε=0.10 | adv acc ε=0.25 | adv conf ε=0.25 |\n",
+    );
     out.push_str("|---:|---:|---|---|---|---|---|---|\n");
     for r in rows {
         let adv = |eps: f64, conf: bool| {
@@ -107,16 +109,21 @@ pub fn render(r: &Report) -> String {
         );
     }
     o.push_str("## Two ways to read the paper's FGSM\n\n");
-    o.push_str("The paper writes `X_adv = X + eps * sign(grad)` with no clipping, so pixels can leave [0, 1] \
+    o.push_str(
+        "The paper writes `X_adv = X + eps * sign(grad)` with no clipping, so pixels can leave [0, 1] \
                 (background pixels at 0 become -eps, which a real image cannot hold). **Unclipped** follows the \
                 equation as written; **clipped** projects back to valid images, the honest threat model. Both are \
-                reported.\n\n");
+                reported.\n\n",
+    );
     let cl = &r.closeness;
     let _ = writeln!(
         o,
         "Measured: over {} adversarial cells of Tables 1-3, mean |ours − paper| is {:.4} clipped and {:.4} \
          unclipped, so the **{}** mode lies closer to the paper's numbers.\n",
-        cl.cells, cl.clipped_mae, cl.unclipped_mae, cl.closer.name()
+        cl.cells,
+        cl.clipped_mae,
+        cl.unclipped_mae,
+        cl.closer.name()
     );
     for clip in [ClipMode::Unclipped, ClipMode::Clipped] {
         let _ = writeln!(o, "## Tables 1 and 2 (FGSM {})\n", clip.name());
@@ -136,7 +143,9 @@ pub fn render(r: &Report) -> String {
         s.chosen.0, s.chosen.1, s.paper_choice.0, s.paper_choice.1, s.chosen_unclipped.0, s.chosen_unclipped.1
     );
     o.push_str("## Table 3 (eps 0.05 and 0.075, chosen pair vs no regularization)\n\n");
-    o.push_str("| FGSM | ε | acc with reg | conf with reg | acc without | conf without |\n|---|---:|---|---|---|---|\n");
+    o.push_str(
+        "| FGSM | ε | acc with reg | conf with reg | acc without | conf without |\n|---|---:|---|---|---|---|\n",
+    );
     for t in &r.table3 {
         let _ = writeln!(
             o,
@@ -183,6 +192,10 @@ pub fn render(r: &Report) -> String {
     for (phase, secs) in &r.timings {
         let _ = writeln!(o, "- {phase}: {secs:.1} s");
     }
-    let _ = writeln!(o, "- total: {:.1} s\n\nThe full configuration, every model's rows and the data hashes are in `report.json`.", r.wall_seconds);
+    let _ = writeln!(
+        o,
+        "- total: {:.1} s\n\nThe full configuration, every model's rows and the data hashes are in `report.json`.",
+        r.wall_seconds
+    );
     o
 }

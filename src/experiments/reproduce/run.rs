@@ -7,8 +7,8 @@ use super::plan::{self, Curves, ModelResult, ModelSpec};
 use super::{figures, markdown, ReproduceConfig};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::parallel::parallel_map;
 use crate::model::{file as model_file, Mlp};
+use crate::parallel::parallel_map;
 use crate::subset;
 use crate::train;
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,8 @@ pub fn check_run_dir(dir: &Path, resume: bool) -> Result<()> {
 /// `config.json` is written.
 fn prepare_run_dir(dir: &Path, cfg: &ReproduceConfig, data: &DataInfo, resume: bool) -> Result<()> {
     let refuse = |reason: String| Error::RunDir { path: dir.to_path_buf(), reason };
-    let identity = |d: &DataInfo| serde_json::json!({ "dataset": d.dataset, "sha256": d.sha256, "verified": d.verified });
+    let identity =
+        |d: &DataInfo| serde_json::json!({ "dataset": d.dataset, "sha256": d.sha256, "verified": d.verified });
     if resume {
         let recorded = recorded_config(dir)?;
         let mut diff = config_diff(&recorded, cfg);
@@ -215,14 +216,10 @@ fn one_model(
     model_file::save(&model, &meta, &mp)?;
     let set = EvalSet { x: inputs.test_x, y: inputs.test_y, dim: inputs.dim };
     let result = evaluate::measure(spec, &model, &report, train_seconds, &set, cfg)?;
-    let json = serde_json::to_string_pretty(&result)
-        .map_err(|source| Error::Json { what: "model result".into(), source })?;
+    let json =
+        serde_json::to_string_pretty(&result).map_err(|source| Error::Json { what: "model result".into(), source })?;
     write_atomic(&rp, json.as_bytes())?;
-    on_event(Event::ModelDone {
-        name: spec.name.clone(),
-        seconds: start.elapsed().as_secs_f64(),
-        reused: false,
-    });
+    on_event(Event::ModelDone { name: spec.name.clone(), seconds: start.elapsed().as_secs_f64(), reused: false });
     Ok(result)
 }
 
@@ -275,10 +272,8 @@ pub fn run(
     let adv_specs = plan::adv_specs(cfg, chosen);
     let late: Vec<ModelSpec> = adv_specs.iter().filter(|s| !early.contains(s)).cloned().collect();
     done.extend(parallel_map(&late, opts.jobs, &work)?);
-    let adv: Vec<ModelResult> = adv_specs
-        .iter()
-        .filter_map(|spec| done.iter().find(|r| &r.spec == spec).cloned())
-        .collect();
+    let adv: Vec<ModelResult> =
+        adv_specs.iter().filter_map(|spec| done.iter().find(|r| &r.spec == spec).cloned()).collect();
     phase("adversarial training with the chosen penalties", &mut t);
 
     on_event(Event::Phase("robustness curves".into()));
@@ -307,10 +302,18 @@ pub fn run(
     let fig = figures::figure1(&fig_models, &set)?;
     phase("figure 1", &mut t);
 
-    let report = analysis::build(cfg, &inputs.data, grid, adv, curves, fig.captions.clone(), timings,
-                                 started.elapsed().as_secs_f64(), opts.jobs);
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|source| Error::Json { what: "report".into(), source })?;
+    let report = analysis::build(
+        cfg,
+        &inputs.data,
+        grid,
+        adv,
+        curves,
+        fig.captions.clone(),
+        timings,
+        started.elapsed().as_secs_f64(),
+        opts.jobs,
+    );
+    let json = serde_json::to_string_pretty(&report).map_err(|source| Error::Json { what: "report".into(), source })?;
     write_atomic(&opts.out_dir.join(CONFIG), config_json(cfg, &inputs.data)?.as_bytes())?;
     write_atomic(&opts.out_dir.join("figure1.png"), &fig.png)?;
     write_atomic(&opts.out_dir.join("curves.png"), &figures::curves_png(&report.curves)?)?;

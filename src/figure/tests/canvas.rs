@@ -14,13 +14,7 @@ fn png_round_trip_keeps_size_type_and_pixels() {
     assert_eq!(ct, png::ColorType::Rgb);
     assert_eq!(depth, png::BitDepth::Eight);
     assert_eq!(data.len(), 40 * 30 * 3);
-    let px = |x: usize, y: usize| {
-        [
-            data[(y * 40 + x) * 3],
-            data[(y * 40 + x) * 3 + 1],
-            data[(y * 40 + x) * 3 + 2],
-        ]
-    };
+    let px = |x: usize, y: usize| [data[(y * 40 + x) * 3], data[(y * 40 + x) * 3 + 1], data[(y * 40 + x) * 3 + 2]];
     assert_eq!(px(14, 8), GREEN, "centre of the filled rect");
     assert_eq!(px(10, 5), GREEN, "top-left corner of the rect");
     assert_eq!(px(17, 10), GREEN, "bottom-right corner of the rect");
@@ -35,22 +29,10 @@ fn png_round_trip_keeps_size_type_and_pixels() {
 
 #[test]
 fn new_rejects_zero_and_huge_sizes() {
-    assert!(matches!(
-        Canvas::new(0, 5, WHITE),
-        Err(FigureError::BadSize { .. })
-    ));
-    assert!(matches!(
-        Canvas::new(5, 0, WHITE),
-        Err(FigureError::BadSize { .. })
-    ));
-    assert!(matches!(
-        Canvas::new(MAX_PIXELS + 1, 1, WHITE),
-        Err(FigureError::BadSize { .. })
-    ));
-    assert!(matches!(
-        Canvas::new(usize::MAX, usize::MAX, WHITE),
-        Err(FigureError::BadSize { .. })
-    ));
+    assert!(matches!(Canvas::new(0, 5, WHITE), Err(FigureError::BadSize { .. })));
+    assert!(matches!(Canvas::new(5, 0, WHITE), Err(FigureError::BadSize { .. })));
+    assert!(matches!(Canvas::new(MAX_PIXELS + 1, 1, WHITE), Err(FigureError::BadSize { .. })));
+    assert!(matches!(Canvas::new(usize::MAX, usize::MAX, WHITE), Err(FigureError::BadSize { .. })));
     let c = Canvas::new(3, 2, [1, 2, 3]).unwrap();
     assert_eq!(c.pixels(), &[[1, 2, 3]; 6]);
 }
@@ -60,11 +42,7 @@ fn to_png_rejects_inconsistent_dimensions() {
     let mut c = Canvas::new(4, 4, WHITE).unwrap();
     c.width = 1000;
     assert!(matches!(c.to_png(), Err(FigureError::Encode(_))));
-    assert_eq!(
-        c.get(999, 0),
-        None,
-        "get must not panic on a tampered width"
-    );
+    assert_eq!(c.get(999, 0), None, "get must not panic on a tampered width");
     c.set(999, 3, GREEN); // must not panic either
     c.width = usize::MAX;
     c.fill_rect(0, 0, 10, 10, GREEN);
@@ -72,11 +50,7 @@ fn to_png_rejects_inconsistent_dimensions() {
     c.width = 4;
     c.height = usize::MAX;
     c.fill_rect(0, 0, 10, usize::MAX, GREEN);
-    assert_eq!(
-        count_all(&c, GREEN),
-        16,
-        "drawing is bounded by the real buffer"
-    );
+    assert_eq!(count_all(&c, GREEN), 16, "drawing is bounded by the real buffer");
 }
 
 #[test]
@@ -88,24 +62,12 @@ fn out_of_range_coordinates_are_clipped_not_panicking() {
     assert_eq!(count_all(&c, GREEN), 0);
     c.draw_line(i64::MIN, i64::MIN, i64::MIN, i64::MAX, GREEN, 3);
     c.draw_line(-50, -50, -10, -40, GREEN, 1);
-    assert_eq!(
-        count_all(&c, GREEN),
-        0,
-        "lines entirely outside draw nothing"
-    );
+    assert_eq!(count_all(&c, GREEN), 0, "lines entirely outside draw nothing");
     c.draw_line(-1_000_000_000_000, 2, 1_000_000_000_000, 2, GREEN, 1);
-    assert_eq!(
-        count_in(&c, GREEN, 0, 2, 10, 3),
-        10,
-        "a huge horizontal line crosses the canvas"
-    );
+    assert_eq!(count_in(&c, GREEN, 0, 2, 10, 3), 10, "a huge horizontal line crosses the canvas");
     assert_eq!(count_all(&c, GREEN), 10);
     c.draw_line(3, -1_000_000_000_000, 3, 1_000_000_000_000, GREEN, 1);
-    assert_eq!(
-        count_in(&c, GREEN, 3, 0, 4, 8),
-        8,
-        "a huge vertical line crosses the canvas"
-    );
+    assert_eq!(count_in(&c, GREEN, 3, 0, 4, 8), 8, "a huge vertical line crosses the canvas");
     // Extreme i64 values cannot be represented exactly in f64; they must
     // merely not panic and stay on the line's side of the canvas.
     c.draw_line(i64::MIN, 6, i64::MAX, 6, GREEN, 1);
@@ -114,11 +76,7 @@ fn out_of_range_coordinates_are_clipped_not_panicking() {
     assert_eq!(count_all(&c, GREEN), 80, "a huge rect covers everything");
     let mut c = Canvas::new(10, 8, WHITE).unwrap();
     c.draw_line(i64::MIN, 6, i64::MAX, 6, GREEN, 1);
-    assert_eq!(
-        count_all(&c, GREEN),
-        count_in(&c, GREEN, 0, 6, 10, 7),
-        "only row 6 touched"
-    );
+    assert_eq!(count_all(&c, GREEN), count_in(&c, GREEN, 0, 6, 10, 7), "only row 6 touched");
 }
 
 #[test]
@@ -137,11 +95,7 @@ fn diagonal_line_hits_exactly_its_pixels() {
 fn thick_line_covers_its_width() {
     let mut c = Canvas::new(20, 20, WHITE).unwrap();
     c.draw_line(2, 10, 17, 10, GREEN, 3);
-    assert_eq!(
-        count_all(&c, GREEN),
-        16 * 3 + 2 * 3,
-        "3 rows, pen square overhangs by 1 at each end"
-    );
+    assert_eq!(count_all(&c, GREEN), 16 * 3 + 2 * 3, "3 rows, pen square overhangs by 1 at each end");
     for y in 9..=11 {
         assert_eq!(c.get(10, y), Some(GREEN));
     }

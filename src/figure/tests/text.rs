@@ -25,25 +25,13 @@ fn text_metrics() {
     assert_eq!(Canvas::text_height("abc", 2), 18);
     assert_eq!(Canvas::text_width("a\nbcd", 2), 34, "widest line");
     assert_eq!(Canvas::text_height("a\nbcd", 2), (11 + 9) * 2);
-    assert_eq!(
-        Canvas::text_width("\u{e9}t\u{e9}", 1),
-        17,
-        "counted in chars, not bytes"
-    );
+    assert_eq!(Canvas::text_width("\u{e9}t\u{e9}", 1), 17, "counted in chars, not bytes");
 }
 
 #[test]
 fn draw_text_stays_inside_its_box() {
-    for (text, scale) in [
-        ("Ag,?", 2),
-        ("pred 7 (0.98)", 1),
-        ("x_y\n[j|q]", 3),
-        ("~'\"%", 2),
-    ] {
-        let (w, h) = (
-            Canvas::text_width(text, scale),
-            Canvas::text_height(text, scale),
-        );
+    for (text, scale) in [("Ag,?", 2), ("pred 7 (0.98)", 1), ("x_y\n[j|q]", 3), ("~'\"%", 2)] {
+        let (w, h) = (Canvas::text_width(text, scale), Canvas::text_height(text, scale));
         let (x0, y0) = (7usize, 5usize);
         let mut c = Canvas::new(w + 20, h + 20, WHITE).unwrap();
         c.draw_text(x0 as i64, y0 as i64, text, scale, INK);
@@ -58,27 +46,19 @@ fn every_printable_glyph_has_ink_inside_its_cell() {
     for code in 33u8..=126 {
         let c = render(&char::from(code).to_string(), 1);
         assert_eq!((c.width, c.height), (GLYPH_WIDTH, GLYPH_HEIGHT));
-        assert!(
-            count_all(&c, INK) > 0,
-            "glyph {:?} is blank",
-            char::from(code)
-        );
+        assert!(count_all(&c, INK) > 0, "glyph {:?} is blank", char::from(code));
     }
     assert_eq!(count_all(&render(" ", 1), INK), 0, "space is blank");
 }
 
 #[test]
 fn all_95_glyphs_are_pairwise_distinct() {
-    let bitmaps: HashSet<Vec<[u8; 3]>> = (32u8..=126)
-        .map(|code| render(&char::from(code).to_string(), 1).pixels().to_vec())
-        .collect();
+    let bitmaps: HashSet<Vec<[u8; 3]>> =
+        (32u8..=126).map(|code| render(&char::from(code).to_string(), 1).pixels().to_vec()).collect();
     assert_eq!(bitmaps.len(), 95);
     let raw: HashSet<_> = GLYPHS.iter().collect();
     assert_eq!(raw.len(), 95);
-    assert!(
-        !raw.contains(&UNKNOWN),
-        "the unknown-glyph box must not look like a real glyph"
-    );
+    assert!(!raw.contains(&UNKNOWN), "the unknown-glyph box must not look like a real glyph");
 }
 
 #[test]
@@ -109,18 +89,9 @@ fn scale_two_doubles_every_font_pixel() {
 #[test]
 fn glyph_table_matches_ink_helper() {
     let g = glyph('T');
-    assert!(
-        (0..GLYPH_WIDTH).all(|x| ink(g, x, 0)),
-        "T has a full top bar"
-    );
-    assert!(
-        (1..7).all(|y| ink(g, 2, y) && !ink(g, 0, y)),
-        "T has a centred stem"
-    );
-    assert!(
-        !ink(g, GLYPH_WIDTH, 0) && !ink(g, 0, GLYPH_HEIGHT),
-        "out of cell is never ink"
-    );
+    assert!((0..GLYPH_WIDTH).all(|x| ink(g, x, 0)), "T has a full top bar");
+    assert!((1..7).all(|y| ink(g, 2, y) && !ink(g, 0, y)), "T has a centred stem");
+    assert!(!ink(g, GLYPH_WIDTH, 0) && !ink(g, 0, GLYPH_HEIGHT), "out of cell is never ink");
 }
 
 #[test]

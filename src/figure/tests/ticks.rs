@@ -3,27 +3,15 @@
 use crate::figure::nice_ticks;
 
 fn labels(min: f64, max: f64, target: usize) -> Vec<String> {
-    nice_ticks(min, max, target)
-        .into_iter()
-        .map(|t| t.label)
-        .collect()
+    nice_ticks(min, max, target).into_iter().map(|t| t.label).collect()
 }
 
 #[test]
 fn common_ranges_get_readable_labels() {
-    assert_eq!(
-        labels(0.0, 0.3, 6),
-        ["0.00", "0.05", "0.10", "0.15", "0.20", "0.25", "0.30"]
-    );
-    assert_eq!(
-        labels(0.0, 1.0, 6),
-        ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
-    );
+    assert_eq!(labels(0.0, 0.3, 6), ["0.00", "0.05", "0.10", "0.15", "0.20", "0.25", "0.30"]);
+    assert_eq!(labels(0.0, 1.0, 6), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
     assert_eq!(labels(0.0, 100.0, 6), ["0", "20", "40", "60", "80", "100"]);
-    assert_eq!(
-        labels(0.0, 1.0, 5),
-        ["0.00", "0.25", "0.50", "0.75", "1.00"]
-    );
+    assert_eq!(labels(0.0, 1.0, 5), ["0.00", "0.25", "0.50", "0.75", "1.00"]);
 }
 
 #[test]
@@ -44,27 +32,12 @@ fn extreme_magnitudes_use_scientific_notation() {
 
 #[test]
 fn ticks_lie_in_range_and_count_is_near_target() {
-    let ranges = [
-        (0.0, 0.3),
-        (0.0, 1.0),
-        (1.0, 10.0),
-        (-3.7, 12.9),
-        (0.3, 0.31),
-        (1e-3, 7e-3),
-        (-1e5, 1e5),
-        (123.0, 129.0),
-    ];
+    let ranges =
+        [(0.0, 0.3), (0.0, 1.0), (1.0, 10.0), (-3.7, 12.9), (0.3, 0.31), (1e-3, 7e-3), (-1e5, 1e5), (123.0, 129.0)];
     for (lo, hi) in ranges {
         let ticks = nice_ticks(lo, hi, 6);
-        assert!(
-            (4..=8).contains(&ticks.len()),
-            "({lo}, {hi}) -> {} ticks",
-            ticks.len()
-        );
-        assert!(
-            ticks.iter().all(|t| t.value >= lo && t.value <= hi),
-            "({lo}, {hi})"
-        );
+        assert!((4..=8).contains(&ticks.len()), "({lo}, {hi}) -> {} ticks", ticks.len());
+        assert!(ticks.iter().all(|t| t.value >= lo && t.value <= hi), "({lo}, {hi})");
         assert!(ticks.windows(2).all(|w| w[0].value < w[1].value));
         let distinct: std::collections::HashSet<_> = ticks.iter().map(|t| &t.label).collect();
         assert_eq!(distinct.len(), ticks.len(), "({lo}, {hi}) labels repeat");
