@@ -115,3 +115,54 @@ fn native_training_matches_burn_reference() {
 fn native_adversarial_training_matches_burn_reference() {
     engines_agree(true);
 }
+
+/// The model contract for attacks (forward pass + vector-Jacobian product w.r.t. the input):
+/// the native engine against burn's autodiff for an arbitrary cotangent, and every loss's
+/// input gradient against central finite differences of that loss through the model.
+#[test]
+fn forward_vjp_matches_burn_and_every_loss_gradient_matches_finite_differences() {
+    use redblue::attack::{gradient::loss_gradient, Loss};
+    let burn = Mlp::init(arch(), &mut ChaCha8Rng::seed_from_u64(5)).expect("init").with_engine(Engine::Burn);
+    let native = burn.clone().with_engine(Engine::Native);
+    let (x, _) = mixed_batch(130, 90, 6);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let cot: Vec<f32> = (0..130 * 10).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    let (lb, gb) = burn.forward_vjp(&x, 130, &mut |_| cot.clone());
+    let (ln, gn) = native.forward_vjp(&x, 130, &mut |_| cot.clone());
+    assert_eq!(ln, native.logits_host(&x, 130), "the VJP's logits are the forward pass's");
+    assert!(max_rel_diff(&ln, &lb) < 1e-5);
+    assert!(max_rel_diff(&gn, &gb) < 1e-5, "VJPs differ by {}", max_rel_diff(&gn, &gb));
+    assert!(gb.iter().filter(|g| g.abs() > 1e-3).count() > x.len() / 2, "the VJP is not trivially small");
+
+    // Cross-entropy through the VJP equals the fused cross-entropy gradient.
+    let (x, y) = mixed_batch(12, 90, 8);
+    let fused = native.input_gradient(&x, &y);
+    let via = loss_gradient(&native, &x, &y, None, Loss::Ce);
+    assert!(max_rel_diff(&via.grad, &fused.grad) < 1e-4, "{}", max_rel_diff(&via.grad, &fused.grad));
+    assert!(max_rel_diff(&via.loss, &fused.loss) < 1e-5);
+
+    // Finite differences (in f64 around f32 inputs) for each loss, on a few pixels per image.
+    let targets: Vec<u8> = y.iter().map(|&l| (l + 1) % 10).collect();
+    for loss in [Loss::Ce, Loss::Cw, Loss::Dlr, Loss::DlrTargeted] {
+        let g = loss_gradient(&burn, &x, &y, Some(&targets), loss);
+        let mut checked = 0;
+        for i in 0..12 {
+            for p in [3usize, 17, 45, 88] {
+                let at = |d: f32| {
+                    let mut xi = x[i * 90..(i + 1) * 90].to_vec();
+                    xi[p] += d;
+                    loss_gradient(&burn, &xi, &y[i..=i], Some(&targets[i..=i]), loss).loss[0]
+                };
+                let h = 1e-2f32;
+                let fd = (at(h) - at(-h)) / (2.0 * h);
+                let an = g.grad[i * 90 + p];
+                // ReLU kinks and DLR's sorting make a few points non-smooth; allow none to be
+                // far off and require most to match closely.
+                if (fd - an).abs() <= 2e-2 * (1.0 + fd.abs()) {
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 44, "{}: only {checked} of 48 finite differences match", loss.name());
+    }
+}

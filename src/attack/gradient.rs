@@ -75,6 +75,53 @@ pub fn reference_input_gradient<C: Classifier + ?Sized>(model: &C, x: &[f32], la
     InputGradient { grad, loss: to_host(per_example.without_autodiff()), logits: logits_value }
 }
 
+/// [`Classifier::forward_vjp`] computed by burn's autodiff through [`Classifier::logits`]:
+/// the gradient of `sum(logits * dlogits)` with `dlogits` held constant.
+pub fn reference_forward_vjp<C: Classifier + ?Sized>(
+    model: &C,
+    x: &[f32],
+    n: usize,
+    dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+) -> (Vec<f32>, Vec<f32>) {
+    crate::backend::flush_denormals();
+    let d = model.input_dim();
+    let xt = tensor2(x.to_vec(), n, d).autodiff().require_grad();
+    let logits = model.logits(xt.clone());
+    let logits_value = to_host(logits.clone().without_autodiff());
+    let cot = tensor2(dlogits(&logits_value), n, model.num_classes()).autodiff();
+    let grads = (logits * cot).sum().backward();
+    let grad = match xt.grad(&grads) {
+        Some(g) => to_host(g),
+        None => vec![0.0; n * d],
+    };
+    (logits_value, grad)
+}
+
+/// The gradient of `sum_i loss(f(x_i), y_i [, t_i])` with respect to the input, with the
+/// per-example losses and the logits, in one forward pass and one vector-Jacobian product of
+/// the model. `targets` (one per example) is needed by targeted losses only.
+pub fn loss_gradient(
+    model: &dyn Classifier,
+    x: &[f32],
+    labels: &[u8],
+    targets: Option<&[u8]>,
+    loss: super::Loss,
+) -> InputGradient {
+    crate::backend::flush_denormals();
+    let c = model.num_classes();
+    let mut values = Vec::with_capacity(labels.len());
+    let (logits, grad) = model.forward_vjp(x, labels.len(), &mut |logits: &[f32]| {
+        let mut dl = vec![0.0f32; logits.len()];
+        values.clear();
+        for (i, (row, out)) in logits.chunks_exact(c).zip(dl.chunks_exact_mut(c)).enumerate() {
+            let t = targets.and_then(|t| t.get(i)).map(|&t| usize::from(t));
+            values.push(loss.value_grad(row, usize::from(labels[i]), t, 1.0, out));
+        }
+        dl
+    });
+    InputGradient { grad, loss: values, logits }
+}
+
 /// Logits for a batch copied to the host (`[n, classes]`), computed by the model's engine.
 pub fn logits_host(model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
     crate::backend::flush_denormals();

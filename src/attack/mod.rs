@@ -7,10 +7,12 @@
 
 pub mod goal;
 pub mod gradient;
+pub mod loss;
 pub mod norm;
 pub mod pgd;
 
 pub use goal::Goal;
+pub use loss::Loss;
 pub use norm::Norm;
 pub use pgd::Pgd;
 

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// Reading, writing or renaming a file failed.
-    #[error("I/O error on {}", .path.display())]
+    #[error("I/O error on {}", crate::fsutil::show(.path))]
     Io { path: PathBuf, source: std::io::Error },
 
     /// A `.gz` file does not hold a gzip stream (its first bytes are not the gzip magic `1f 8b`).
     #[error(
         "{}: not a gzip stream: a .gz file must start with the gzip magic bytes 1f 8b, \
          found {found}{hint}",
-        .path.display()
+        crate::fsutil::show(.path)
     )]
     NotGzip {
         path: PathBuf,
@@ -27,26 +27,26 @@ pub enum DataError {
     #[error(
         "{}: truncated gzip stream: the compressed data ends early \
          (an interrupted download or copy?)",
-        .path.display()
+        crate::fsutil::show(.path)
     )]
     GzipTruncated { path: PathBuf },
 
     /// A gzip stream is corrupt (bad header, bad deflate data, CRC or length mismatch).
-    #[error("{}: corrupt gzip stream: {reason}", .path.display())]
+    #[error("{}: corrupt gzip stream: {reason}", crate::fsutil::show(.path))]
     Gzip { path: PathBuf, reason: String },
 
     /// A file (or its decompressed content) is larger than this module accepts.
-    #[error("{}: larger than the {limit}-byte limit", .path.display())]
+    #[error("{}: larger than the {limit}-byte limit", crate::fsutil::show(.path))]
     TooLarge { path: PathBuf, limit: u64 },
 
     /// An IDX file ends before its header says it should.
-    #[error("{}: truncated at byte {found_len}: expected {expected_len} bytes", .path.display())]
+    #[error("{}: truncated at byte {found_len}: expected {expected_len} bytes", crate::fsutil::show(.path))]
     Truncated { path: PathBuf, expected_len: u64, found_len: u64 },
 
     /// An IDX file has more bytes than its header accounts for.
     #[error(
         "{}: trailing bytes: expected exactly {expected_len} bytes, found {found_len}",
-        .path.display()
+        crate::fsutil::show(.path)
     )]
     TrailingBytes { path: PathBuf, expected_len: u64, found_len: u64 },
 
@@ -54,7 +54,7 @@ pub enum DataError {
     #[error(
         "{}: bad IDX magic number: expected 0x{expected:08x}, found 0x{found:08x} \
          (0x00000803 = images, 0x00000801 = labels)",
-        .path.display()
+        crate::fsutil::show(.path)
     )]
     BadMagic { path: PathBuf, expected: u32, found: u32 },
 
@@ -62,7 +62,7 @@ pub enum DataError {
     #[error(
         "{}: invalid dimensions {n} x {rows} x {cols}: every dimension must be non-zero \
          and the data (n x rows x cols bytes) at most {} bytes",
-        .path.display(),
+        crate::fsutil::show(.path),
         super::idx::MAX_DECOMPRESSED
     )]
     BadDims { path: PathBuf, n: u64, rows: u64, cols: u64 },
@@ -70,16 +70,16 @@ pub enum DataError {
     /// An image file and its label file disagree on the number of examples.
     #[error(
         "{labels} labels for {images} images: {} vs {}",
-        .labels_path.display(),
-        .images_path.display()
+        crate::fsutil::show(.labels_path),
+        crate::fsutil::show(.images_path)
     )]
     CountMismatch { images_path: PathBuf, labels_path: PathBuf, images: usize, labels: usize },
 
     /// The train and test images have different sizes.
     #[error(
         "train images ({}) are {train_rows}x{train_cols} but test images ({}) are {test_rows}x{test_cols}",
-        .train_path.display(),
-        .test_path.display()
+        crate::fsutil::show(.train_path),
+        crate::fsutil::show(.test_path)
     )]
     DimsMismatch {
         train_path: PathBuf,
@@ -91,7 +91,7 @@ pub enum DataError {
     },
 
     /// A label is not a class index in 0..=9.
-    #[error("{}: label {label} at index {index} is out of range: expected 0..=9", .path.display())]
+    #[error("{}: label {label} at index {index} is out of range: expected 0..=9", crate::fsutil::show(.path))]
     BadLabel { path: PathBuf, index: usize, label: u8 },
 
     /// The SHA-256 of a file is not the published one.
@@ -111,7 +111,7 @@ pub enum DataError {
     UnknownDataset { name: String },
 
     /// A directory that was asked for does not exist or is not a directory.
-    #[error("{} is not a directory", .path.display())]
+    #[error("{} is not a directory", crate::fsutil::show(.path))]
     NotADirectory { path: PathBuf },
 
     /// An explicitly given data directory lacks some of the four standard files.
@@ -119,7 +119,7 @@ pub enum DataError {
         "data dir {} is incomplete for {dataset}: missing {}; it must hold \
          train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
          t10k-labels-idx1-ubyte, each raw or with a .gz suffix",
-        .dir.display(),
+        crate::fsutil::show(.dir),
         .missing.join(", ")
     )]
     DataDirIncomplete { dir: PathBuf, dataset: String, missing: Vec<String> },

@@ -273,6 +273,12 @@ impl Classifier for Mlp {
             Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),
         }
     }
+    fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        match self.engine {
+            Engine::Native => crate::native::mlp::forward_vjp(&self.weights(), x, n, dlogits),
+            Engine::Burn => crate::attack::gradient::reference_forward_vjp(self, x, n, dlogits),
+        }
+    }
     fn adversarial_logits(&self, x: &[f32], n: usize, advs: &[Vec<f32>], eps: &[f32]) -> Vec<Vec<f32>> {
         match self.engine {
             Engine::Native => crate::native::rays::ray_logits(&self.weights(), x, n, advs, eps).0,

@@ -40,6 +40,14 @@ pub trait Classifier: Sync {
     fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
         gradient::reference_logits(self, x, n)
     }
+    /// The model contract for attacks: one forward pass and one vector-Jacobian product with
+    /// respect to the input. Computes the logits of `n` images (`[n, classes]`), asks
+    /// `dlogits` for the cotangent at those logits (a loss's gradient, [`crate::attack::Loss`]),
+    /// and returns `(logits, dx)` with `dx = dlogits · d logits / d x` (`[n, input_dim]`).
+    /// By default through burn's autodiff.
+    fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        gradient::reference_forward_vjp(self, x, n, dlogits)
+    }
     /// Input gradient of the summed cross-entropy; by default through burn's autodiff.
     fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
         gradient::reference_input_gradient(self, x, labels)

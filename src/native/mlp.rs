@@ -189,6 +189,27 @@ pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32
     (grad, loss, logits)
 }
 
+/// One forward pass and one vector-Jacobian product: the logits of `n` images, then
+/// `dlogits = f(logits)` from the caller, then `dx = dlogits · J(x)` through ReLU and both
+/// layers. Returns `(logits, dx)`.
+pub fn forward_vjp(
+    w: &Weights<'_>,
+    x: &[f32],
+    n: usize,
+    f: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+) -> (Vec<f32>, Vec<f32>) {
+    let fwd = forward(w, x, n);
+    let dlogits = f(&fwd.logits);
+    let h = w.hidden;
+    let mut dz1 = AlignedVec::default();
+    dz1.set_len_uninit(n * h); // overwritten by the product
+    matmul(Mat::new(&dlogits, n, w.classes), Mat::new(w.w2, h, w.classes).t(), &mut dz1, false);
+    relu_backward(&mut dz1, &fwd.hidden, 1.0);
+    let mut dx = vec![0.0f32; n * w.input];
+    matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut dx, false);
+    (fwd.logits, dx)
+}
+
 /// From the post-ReLU hidden activations: the gradient of the summed cross-entropy with
 /// respect to the first layer's pre-activations `[n, hidden]` (zero where ReLU is off), the
 /// per-example losses and the logits.
