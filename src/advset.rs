@@ -176,7 +176,8 @@ fn parse_meta(json: &str) -> std::result::Result<AdvMeta, String> {
             crate::attack::KNOWN.join(", ")
         ));
     }
-    check_eps("eps (declared by the set)", m.eps, m.norm.max_eps()).map_err(|e| format!("metadata {META_KEY}: {e}"))?;
+    check_eps("eps (declared by the set)", m.eps, m.norm.max_eps(usize::MAX))
+        .map_err(|e| format!("metadata {META_KEY}: {e}"))?;
     Ok(m)
 }
 

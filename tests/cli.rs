@@ -585,3 +585,36 @@ fn eps_minus_zero_and_tiny_eps_print_normally() {
     assert!(o.stdout.contains("\n| 0 | 100 |") && o.stdout.contains("\n| 1e-9 | 100 |"), "{}", o.stdout);
     assert!(!o.stdout.contains("-0"), "{}", o.stdout);
 }
+
+#[test]
+fn l2_attacks_and_losses_from_the_cli_and_the_judge_checks_l2_budgets() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let ms = m.to_str().unwrap();
+    let adv = w.path("l2.safetensors");
+    attack(&w, &m, &adv, &["--attack", "pgd", "--norm", "l2", "--eps", "1.5", "--steps", "5", "--loss", "dlr"]).ok();
+    let meta: Value = serde_json::from_str(&read_adv(&adv).meta["redblue.advset"]).unwrap();
+    assert_eq!((meta["norm"].as_str(), meta["eps"].as_f64()), (Some("l2"), Some(1.5)), "{meta}");
+    assert_eq!(meta["params"]["loss"].as_str(), Some("dlr"), "{meta}");
+    // Every image really lies in the L2 ball of radius 1.5 and in [0, 1].
+    let file = read_adv(&adv);
+    let (x, _) = synth_split(N_TEST, 2);
+    for (a, c) in file.images.chunks(SIDE * SIDE).zip(x.chunks(SIDE * SIDE)) {
+        let d: f64 = a.iter().zip(c).map(|(a, &c)| (f64::from(*a) - f64::from(c) / 255.0).powi(2)).sum::<f64>().sqrt();
+        assert!(d <= 1.5 + 1e-5 && a.iter().all(|v| (0.0..=1.0).contains(v)), "distance {d}");
+    }
+    let advs = adv.to_str().unwrap();
+    let v = w.eval_json(&m, &["--adv", advs]);
+    assert_eq!(v["budget"]["norm"], "l2", "{v}");
+    w.run(&["eval"], &["--model", ms, "--adv", advs, "--eps", "1.5"])
+        .fails_with(&["declares the l2 threat model", "referee's budget is linf"]);
+    let r = w.eval_json(&m, &["--adv", advs, "--eps", "2", "--norm", "l2"]);
+    assert_eq!(f(&rows(&r)[1], "accuracy"), f(&rows(&v)[1], "accuracy"));
+    // The L2 sweep: FGM and PGD, and the largest L2 budget is the pixel box's diameter.
+    let s = w.eval_json(&m, &["--attack", "pgd", "--norm", "l2", "--eps", "1,3", "--steps", "5"]);
+    assert_eq!(s["norm"], "l2", "{s}");
+    assert!(f(&rows(&s)[2], "accuracy") <= f(&rows(&s)[0], "accuracy"), "{s}");
+    w.eval_json(&m, &["--attack", "fgsm", "--norm", "l2", "--eps", "2"]);
+    w.run(&["eval"], &["--model", ms, "--attack", "pgd", "--norm", "l2", "--eps", "29"])
+        .fails_with(&["--eps", "<= 28"]);
+}

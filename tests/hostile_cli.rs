@@ -262,6 +262,11 @@ const CASES: &[(&str, &[&str])] = &[
         &["--seed has no effect with --attack fgsm"],
     ),
     (
+        "attack --model {model} --attack fgsm --eps 0.1 --loss cw --out {new}",
+        &["--loss has no effect with --attack fgsm"],
+    ),
+    ("attack --model {model} --attack pgd --eps 0.1 --loss hinge --out {new}", &["--loss", "hinge"]),
+    (
         "attack --model {model} --attack pgd --eps 0.1 --no-random-start --seed 3 --out {new}",
         &["--seed has no effect with --no-random-start"],
     ),

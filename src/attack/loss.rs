@@ -21,10 +21,11 @@
 use serde::{Deserialize, Serialize};
 
 /// An attack's objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// Cross-entropy of the true class.
+    #[default]
     Ce,
     /// Carlini-Wagner margin `max_{j != y} z_j - z_y`.
     Cw,

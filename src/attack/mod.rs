@@ -88,6 +88,15 @@ pub trait Attack: Sync {
 
 /// Projects `x_adv` onto the eps-ball around `x0` and, when clipped, into the model's bounds.
 /// The harness calls this on every attack output; it is idempotent for honest attacks.
-pub fn enforce_budget(norm: Norm, x_adv: &mut [f32], x0: &[f32], eps: f32, clip: ClipMode, bounds: (f32, f32)) {
-    norm.project_clamp(x_adv, x0, eps, (clip == ClipMode::Clipped).then_some(bounds));
+#[allow(clippy::too_many_arguments)]
+pub fn enforce_budget(
+    norm: Norm,
+    x_adv: &mut [f32],
+    x0: &[f32],
+    eps: f32,
+    dim: usize,
+    clip: ClipMode,
+    bounds: (f32, f32),
+) {
+    norm.project_clamp(x_adv, x0, eps, dim, (clip == ClipMode::Clipped).then_some(bounds));
 }

@@ -10,7 +10,7 @@
 //! Norm: L-inf. Defaults (pixel units, images in [0, 1]): steps 40, rel_step 2.5/steps,
 //! random start on, restarts 1. FGSM: steps 1, rel_step 1, no random start.
 
-use super::{enforce_budget, gradient, Attack, ClipMode, Goal, Norm};
+use super::{enforce_budget, gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
@@ -26,17 +26,34 @@ pub struct Pgd {
     pub random_start: bool,
     /// Independent runs; per example the most damaging result is kept.
     pub restarts: usize,
+    /// The loss ascended (cross-entropy by default; CW margin or DLR, [`Loss`]).
+    #[serde(default)]
+    pub loss: Loss,
+    /// The threat model (L-inf by default; L2 steps along the gradient over its length).
+    #[serde(default = "linf")]
+    pub norm: Norm,
+}
+
+fn linf() -> Norm {
+    Norm::Linf
 }
 
 impl Pgd {
     /// FGSM: one step of size eps from the clean image.
     pub fn fgsm() -> Self {
-        Pgd { steps: 1, rel_step: 1.0, random_start: false, restarts: 1 }
+        Pgd { steps: 1, rel_step: 1.0, random_start: false, restarts: 1, loss: Loss::Ce, norm: Norm::Linf }
     }
 
     /// Madry et al.'s PGD with `steps` steps of 2.5*eps/steps and a random start.
     pub fn madry(steps: usize, restarts: usize) -> Self {
-        Pgd { steps, rel_step: 2.5 / steps.max(1) as f32, random_start: true, restarts }
+        Pgd {
+            steps,
+            rel_step: 2.5 / steps.max(1) as f32,
+            random_start: true,
+            restarts,
+            loss: Loss::Ce,
+            norm: Norm::Linf,
+        }
     }
 
     /// Rejects impossible settings.
@@ -50,11 +67,25 @@ impl Pgd {
         if !(self.rel_step.is_finite() && self.rel_step > 0.0 && self.rel_step <= 10.0) {
             return Err(Error::param("--rel-step", self.rel_step, "must be in (0, 10]"));
         }
+        if self.loss.targeted() {
+            return Err(Error::param(
+                "--loss",
+                self.loss.name(),
+                "PGD takes ce, cw or dlr (the targeted DLR needs target classes)",
+            ));
+        }
         Ok(())
     }
 
+    /// One full step of cross-entropy from the clean image: FGSM (L-inf) or FGM (L2).
+    fn is_one_step(&self) -> bool {
+        self.steps == 1 && !self.random_start && self.loss == Loss::Ce
+    }
+
+    /// The L-inf one-step case, whose images for every eps come from one gradient and lie on
+    /// rays from the clean image (the engines' fast path).
     fn is_fgsm(&self) -> bool {
-        self.steps == 1 && !self.random_start
+        self.is_one_step() && self.norm == Norm::Linf
     }
 
     /// One restart: from the (random) start, `steps` projected signed-gradient steps.
@@ -67,16 +98,19 @@ impl Pgd {
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
     ) -> Vec<f32> {
-        let norm = Norm::Linf;
+        let (norm, dim) = (self.norm, model.input_dim());
         let bounds = model.bounds();
-        let mut x = if self.random_start && eps > 0.0 { norm.random_start(x0, eps, rng) } else { x0.to_vec() };
-        enforce_budget(norm, &mut x, x0, eps, clip, bounds);
+        let mut x = if self.random_start && eps > 0.0 { norm.random_start(x0, eps, dim, rng) } else { x0.to_vec() };
+        enforce_budget(norm, &mut x, x0, eps, dim, clip, bounds);
         let alpha = self.rel_step * eps * goal.step_sign();
         let mut path = model.gradient_path();
         for _ in 0..self.steps {
-            let g = path.gradient(&x, goal.labels()).grad;
-            // x += alpha·sign(g), projected and clipped, in one pass (as `enforce_budget`).
-            norm.ascend_project(&mut x, &g, alpha, x0, eps, (clip == ClipMode::Clipped).then_some(bounds));
+            let g = match self.loss {
+                Loss::Ce => path.gradient(&x, goal.labels()).grad,
+                other => gradient::loss_gradient(model, &x, goal.labels(), None, other).grad,
+            };
+            // x += alpha·direction(g), projected and clipped, in one pass (as `enforce_budget`).
+            norm.ascend_project(&mut x, &g, alpha, x0, eps, dim, (clip == ClipMode::Clipped).then_some(bounds));
         }
         x
     }
@@ -97,10 +131,10 @@ impl Pgd {
         if self.restarts == 1 {
             return best;
         }
-        let mut best_key = keys(model, &best, goal);
+        let mut best_key = keys(model, &best, goal, self.loss);
         for _ in 1..self.restarts {
             let cand = self.one_run(model, x0, goal, eps, clip, rng);
-            let cand_key = keys(model, &cand, goal);
+            let cand_key = keys(model, &cand, goal, self.loss);
             for (i, (ck, bk)) in cand_key.iter().zip(best_key.iter_mut()).enumerate() {
                 if ck > bk {
                     *bk = *ck;
@@ -113,15 +147,20 @@ impl Pgd {
 }
 
 /// Per-example (success, score) used to compare restarts; larger is better for the attacker.
-fn keys(model: &dyn Classifier, x: &[f32], goal: Goal<'_>) -> Vec<(bool, f32)> {
+/// The score is the attack's own loss.
+fn keys(model: &dyn Classifier, x: &[f32], goal: Goal<'_>, loss: Loss) -> Vec<(bool, f32)> {
     let n = goal.labels().len();
     let logits = gradient::logits_host(model, x, n);
     let c = model.num_classes();
     (0..n)
         .map(|i| {
             let row = &logits[i * c..(i + 1) * c];
-            let loss = crate::eval::metrics::cross_entropy(row, goal.labels()[i] as usize);
-            (goal.is_success(i, argmax(row)), goal.score(loss as f32))
+            let y = goal.labels()[i] as usize;
+            let value = match loss {
+                Loss::Ce => crate::eval::metrics::cross_entropy(row, y) as f32,
+                other => other.value_grad(row, y, None, 1.0, &mut vec![0.0; c]),
+            };
+            (goal.is_success(i, argmax(row)), goal.score(value))
         })
         .collect()
 }
@@ -139,7 +178,7 @@ pub fn argmax(row: &[f32]) -> usize {
 
 impl Attack for Pgd {
     fn name(&self) -> &'static str {
-        if self.is_fgsm() {
+        if self.is_one_step() {
             "fgsm"
         } else {
             "pgd"
@@ -151,7 +190,7 @@ impl Attack for Pgd {
     }
 
     fn norm(&self) -> Norm {
-        Norm::Linf
+        self.norm
     }
 
     fn run_multi(
@@ -206,7 +245,7 @@ impl Pgd {
         eps.iter()
             .map(|&e| {
                 let bounds = (clip == ClipMode::Clipped).then_some(model.bounds());
-                Norm::Linf.step_from(x, grad, s * e, e, bounds)
+                Norm::Linf.step_from(x, grad, s * e, e, model.input_dim(), bounds)
             })
             .collect()
     }

@@ -151,7 +151,7 @@ pub fn judge_set(
             ))
         }
     };
-    check_eps("--eps", budget.eps, budget.norm.max_eps())?;
+    check_eps("--eps", budget.eps, budget.norm.max_eps(test.rows * test.cols))?;
     if let Some(d) = declared {
         if d.dataset != test.dataset {
             return Err(Error::Judge(format!("the set was made on {} but the data is {}", d.dataset, test.dataset)));

@@ -59,10 +59,11 @@ fn check_inputs(model: &dyn Classifier, x: &[f32], labels: &[u8], batch: usize) 
 }
 
 /// Sorted, de-duplicated, validated epsilons with 0 first.
-pub fn eps_list(eps: &[f64]) -> Result<Vec<f64>> {
+/// `max` is the norm's largest budget ([`crate::attack::Norm::max_eps`]).
+pub fn eps_list(eps: &[f64], max: f64) -> Result<Vec<f64>> {
     let mut out = vec![0.0];
     for &e in eps {
-        check_eps("--eps", e, 1.0)?;
+        check_eps("--eps", e, max)?;
         out.push(e + 0.0); // -0 becomes 0
     }
     out.sort_by(f64::total_cmp);
@@ -111,13 +112,13 @@ fn for_chunks<R: Send>(
     chunks: &[Chunk<'_>],
     total: usize,
     progress: &mut dyn FnMut(usize, usize),
-    work: &(dyn Fn(&Chunk<'_>) -> R + Sync),
+    work: &(dyn Fn(&Chunk<'_>) -> Result<R> + Sync),
 ) -> Result<Vec<R>> {
     let threads = crate::parallel::threads();
     let mut out = Vec::with_capacity(chunks.len());
     let mut done = 0;
     for wave in chunks.chunks(threads) {
-        out.extend(crate::parallel::parallel_map(wave, threads, &|c| Ok(work(c)))?);
+        out.extend(crate::parallel::parallel_map(wave, threads, work)?);
         done += wave.iter().map(|c| c.y.len()).sum::<usize>();
         progress(done, total);
     }
@@ -136,7 +137,7 @@ pub fn sweep(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Sweep> {
     check_inputs(model, x, labels, cfg.batch_size)?;
-    let eps = eps_list(&cfg.eps)?;
+    let eps = eps_list(&cfg.eps, attack.norm().max_eps(model.input_dim()))?;
     let attacked: Vec<f32> = eps[1..].iter().map(|&e| e as f32).collect();
     let c = model.num_classes();
     let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
@@ -153,8 +154,16 @@ pub fn sweep(
         } else {
             (logits_host(model, ch.x, ch.y.len()), attack.run_multi(model, ch.x, goal, &attacked, cfg.clip, &mut rng))
         };
+        // One output per requested eps, never fewer silently dropped by a zip.
+        if advs.len() != attacked.len() || advs.iter().any(|a| a.len() != ch.x.len()) {
+            return Err(Error::Shape {
+                what: format!("the {} attack's outputs", attack.name()),
+                expected: format!("{} images of {} values", attacked.len(), ch.x.len()),
+                found: format!("{} images of {:?} values", advs.len(), advs.iter().map(Vec::len).collect::<Vec<_>>()),
+            });
+        }
         for (adv, &e) in advs.iter_mut().zip(&attacked) {
-            enforce_budget(attack.norm(), adv, ch.x, e, cfg.clip, model.bounds());
+            enforce_budget(attack.norm(), adv, ch.x, e, model.input_dim(), cfg.clip, model.bounds());
         }
         let mut logits = vec![clean];
         if one_step {
@@ -164,7 +173,7 @@ pub fn sweep(
         } else {
             logits.extend(advs.iter().map(|adv| logits_host(model, adv, ch.y.len())));
         }
-        logits
+        Ok(logits)
     })?;
     // Scores are summed image by image in order, exactly as `evaluate` does, so the eps = 0
     // row equals the clean evaluation bit for bit whatever the batching.
@@ -195,17 +204,24 @@ pub fn generate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<f32>> {
     check_inputs(model, x, labels, cfg.batch_size)?;
-    check_eps("eps", eps, 1.0)?;
+    check_eps("--eps", eps, attack.norm().max_eps(model.input_dim()))?;
     let e = eps as f32;
     let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
         crate::backend::flush_denormals();
         let mut rng = chunk_rng(cfg.seed, ch.index);
-        let mut adv = attack
-            .run_multi(model, ch.x, Goal::Untargeted(ch.y), &[e], cfg.clip, &mut rng)
-            .pop()
-            .unwrap_or_else(|| ch.x.to_vec());
-        enforce_budget(attack.norm(), &mut adv, ch.x, e, cfg.clip, model.bounds());
-        adv
+        let mut advs = attack.run_multi(model, ch.x, Goal::Untargeted(ch.y), &[e], cfg.clip, &mut rng);
+        let mut adv = match (advs.pop(), advs.is_empty()) {
+            (Some(a), true) if a.len() == ch.x.len() => a,
+            _ => {
+                return Err(Error::Shape {
+                    what: format!("the {} attack's output", attack.name()),
+                    expected: format!("one image batch of {} values", ch.x.len()),
+                    found: "another number of outputs".into(),
+                })
+            }
+        };
+        enforce_budget(attack.norm(), &mut adv, ch.x, e, model.input_dim(), cfg.clip, model.bounds());
+        Ok(adv)
     })?;
     Ok(parts.concat())
 }

@@ -168,12 +168,35 @@ pub struct TrainArgs {
 pub enum NormArg {
     /// max_i |x_adv_i - x_i| <= eps.
     Linf,
+    /// sqrt(sum_i (x_adv_i - x_i)^2) <= eps (an MNIST L2 budget of 2 is usual).
+    L2,
 }
 
 impl From<NormArg> for redblue::attack::Norm {
     fn from(n: NormArg) -> Self {
         match n {
             NormArg::Linf => Self::Linf,
+            NormArg::L2 => Self::L2,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossArg {
+    /// Cross-entropy (the default).
+    Ce,
+    /// max_{j != y} z_j - z_y.
+    Cw,
+    /// -(z_y - max_{j != y} z_j) / (z_(1) - z_(3)).
+    Dlr,
+}
+
+impl From<LossArg> for redblue::attack::Loss {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Ce => Self::Ce,
+            LossArg::Cw => Self::Cw,
+            LossArg::Dlr => Self::Dlr,
         }
     }
 }
@@ -195,6 +218,10 @@ pub struct AttackOpts {
     /// PGD: step size as a fraction of eps (default 2.5/steps).
     #[arg(long, allow_negative_numbers = true)]
     pub rel_step: Option<f32>,
+    /// PGD: the loss ascended: cross-entropy, the Carlini-Wagner margin, or Croce & Hein's
+    /// difference of logits ratio (shift- and scale-invariant).
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
     /// PGD: independent restarts; per image the worst case is kept.
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,

@@ -41,12 +41,12 @@ impl<'a> Given<'a> {
 /// The data-source flags that an explicit `--data-dir` makes meaningless.
 pub const DATA_SOURCES: [&str; 4] = ["mirror", "no_download", "no_npm", "cache_dir"];
 
-/// The attack-shape flags (steps and randomness), meaningful only for PGD.
-pub const PGD_ONLY: [&str; 5] = ["steps", "rel_step", "restarts", "no_random_start", "seed"];
+/// The attack-shape flags (steps, randomness, loss), meaningful only for PGD.
+pub const PGD_ONLY: [&str; 6] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss"];
 
 /// Every attack flag (shape, randomness and the clip mode and norm).
-pub const ATTACK_ALL: [&str; 8] =
-    ["steps", "rel_step", "restarts", "no_random_start", "seed", "no_clip", "clip", "norm"];
+pub const ATTACK_ALL: [&str; 9] =
+    ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "no_clip", "clip", "norm"];
 
 #[cfg(test)]
 mod tests {

@@ -56,7 +56,7 @@ fn fgsm_on_pgd_set(
     cfg: &ReproduceConfig,
 ) -> Result<Vec<Row>> {
     if pgd_set.y.len() == set.y.len() {
-        let eps = eval::sweep::eps_list(&cfg.pgd_eps)?;
+        let eps = eval::sweep::eps_list(&cfg.pgd_eps, 1.0)?;
         let rows: Option<Vec<Row>> = eps.iter().map(|&e| fgsm_clipped.iter().find(|r| r.eps == e).cloned()).collect();
         if let Some(rows) = rows {
             return Ok(rows);
