@@ -618,3 +618,21 @@ fn l2_attacks_and_losses_from_the_cli_and_the_judge_checks_l2_budgets() {
     w.run(&["eval"], &["--model", ms, "--attack", "pgd", "--norm", "l2", "--eps", "29"])
         .fails_with(&["--eps", "<= 28"]);
 }
+
+#[test]
+fn apgd_and_apgd_t_sets_are_made_and_judged() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let clean = f(&rows(&w.eval_json(&m, &[]))[0], "accuracy");
+    for (name, extra) in [("apgd", vec!["--loss", "dlr"]), ("apgd-t", vec![])] {
+        let adv = w.path(&format!("{name}.safetensors"));
+        let mut args = vec!["--attack", name, "--eps", "0.2", "--steps", "20"];
+        args.extend(extra);
+        attack(&w, &m, &adv, &args).ok();
+        let meta: Value = serde_json::from_str(&read_adv(&adv).meta["redblue.advset"]).unwrap();
+        assert_eq!(meta["attack"].as_str(), Some(name), "{meta}");
+        assert_eq!(meta["params"]["iterations"].as_u64(), Some(20), "{meta}");
+        let v = w.eval_json(&m, &["--adv", adv.to_str().unwrap(), "--eps", "0.2"]);
+        assert!(f(&rows(&v)[1], "accuracy") < clean, "{name} did nothing: {v}");
+    }
+}

@@ -267,6 +267,16 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("attack --model {model} --attack pgd --eps 0.1 --loss hinge --out {new}", &["--loss", "hinge"]),
     (
+        "attack --model {model} --attack apgd --eps 0.1 --rel-step 0.5 --out {new}",
+        &["--rel-step has no effect with --attack apgd"],
+    ),
+    (
+        "attack --model {model} --attack apgd-t --eps 0.1 --loss ce --out {new}",
+        &["--loss has no effect with --attack apgd-t"],
+    ),
+    ("attack --model {model} --attack apgd --eps 0.1 --loss cw --out {new}", &["--loss", "APGD takes ce or dlr"]),
+    ("attack --model {model} --attack apgd --eps 0.1 --steps 0 --out {new}", &["--steps", "between 1 and"]),
+    (
         "attack --model {model} --attack pgd --eps 0.1 --no-random-start --seed 3 --out {new}",
         &["--seed has no effect with --no-random-start"],
     ),

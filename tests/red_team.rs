@@ -71,17 +71,25 @@ fn linf_projection_stays_in_ball() {
     assert!(Norm::Linf.distance(&start, &x0) > 0.0);
 }
 
-fn attacks() -> Vec<(&'static str, Pgd)> {
-    use redblue::attack::Loss;
+/// Every attack variant the conformance test covers, with the loss it ascends.
+fn attacks() -> Vec<(&'static str, Box<dyn Attack>, redblue::attack::Loss)> {
+    use redblue::attack::{Apgd, Loss};
+    let pgd = |name, p: Pgd| (name, Box::new(p.clone()) as Box<dyn Attack>, p.loss);
     vec![
-        ("fgsm", Pgd::fgsm()),
-        ("pgd", Pgd::madry(10, 1)),
-        ("pgd-restarts", Pgd { restarts: 3, ..Pgd::madry(5, 1) }),
-        ("pgd-cw", Pgd { loss: Loss::Cw, ..Pgd::madry(10, 1) }),
-        ("pgd-dlr-restarts", Pgd { loss: Loss::Dlr, restarts: 2, ..Pgd::madry(10, 1) }),
-        ("fgm-l2", Pgd { norm: Norm::L2, ..Pgd::fgsm() }),
-        ("pgd-l2", Pgd { norm: Norm::L2, ..Pgd::madry(10, 1) }),
-        ("pgd-l2-dlr-restarts", Pgd { norm: Norm::L2, loss: Loss::Dlr, restarts: 2, ..Pgd::madry(10, 1) }),
+        pgd("fgsm", Pgd::fgsm()),
+        pgd("pgd", Pgd::madry(10, 1)),
+        pgd("pgd-restarts", Pgd { restarts: 3, ..Pgd::madry(5, 1) }),
+        pgd("pgd-cw", Pgd { loss: Loss::Cw, ..Pgd::madry(10, 1) }),
+        pgd("pgd-dlr-restarts", Pgd { loss: Loss::Dlr, restarts: 2, ..Pgd::madry(10, 1) }),
+        pgd("fgm-l2", Pgd { norm: Norm::L2, ..Pgd::fgsm() }),
+        pgd("pgd-l2", Pgd { norm: Norm::L2, ..Pgd::madry(10, 1) }),
+        pgd("pgd-l2-dlr-restarts", Pgd { norm: Norm::L2, loss: Loss::Dlr, restarts: 2, ..Pgd::madry(10, 1) }),
+        ("apgd-ce", Box::new(Apgd { iterations: 20, ..Apgd::new(Loss::Ce, Norm::Linf) }), Loss::Ce),
+        (
+            "apgd-dlr-l2-restarts",
+            Box::new(Apgd { iterations: 20, restarts: 2, ..Apgd::new(Loss::Dlr, Norm::L2) }),
+            Loss::Dlr,
+        ),
     ]
 }
 
@@ -92,7 +100,7 @@ fn attack_conformance() {
     let model = small_model(5);
     let (x, y) = random_batch(40, 16, 4, 6);
     let eps = [0.0f32, 0.05, 0.1, 0.3];
-    for (name, attack) in attacks() {
+    for (name, attack, loss) in attacks() {
         for clip in [ClipMode::Clipped, ClipMode::Unclipped] {
             let mut rng = ChaCha8Rng::seed_from_u64(7);
             let advs = attack.run_multi(&model, &x, Goal::Untargeted(&y), &eps, clip, &mut rng);
@@ -117,13 +125,13 @@ fn attack_conformance() {
         for engine in [Engine::Native, Engine::Burn] {
             let m = model.clone().with_engine(engine);
             let clean = eval::evaluate(&m, &x, &y, 7).expect("clean");
-            let sweep = eval::sweep(&m, &attack, &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
+            let sweep = eval::sweep(&m, attack.as_ref(), &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
             assert_eq!(sweep.rows[0], clean, "{name} ({engine:?}): eps 0 row equals clean");
         }
-        let sweep = eval::sweep(&model, &attack, &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
+        let sweep = eval::sweep(&model, attack.as_ref(), &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
         for w in sweep.rows.windows(2) {
             assert!(w[1].accuracy <= w[0].accuracy + 1e-12, "{name}: accuracy rose with eps");
-            if attack.loss == redblue::attack::Loss::Ce {
+            if loss == redblue::attack::Loss::Ce {
                 assert!(w[1].loss >= w[0].loss - 1e-3, "{name}: loss fell with eps");
             }
         }
@@ -247,4 +255,33 @@ fn judge_verifies_l2_budgets() {
     let e = judge::verify_budget(&x, &adv, 16, 0.5, Norm::L2, ClipMode::Clipped, (0.0, 1.0)).unwrap_err();
     assert!(e.to_string().contains("1 of 4") && e.to_string().contains("l2 distance <= 0.5"), "{e}");
     judge::verify_budget(&x, &adv, 16, 0.81, Norm::L2, ClipMode::Clipped, (0.0, 1.0)).expect("L2 0.8 <= 0.81");
+}
+
+/// APGD is at least as strong as PGD with the same budget on the same points, APGD-T at least
+/// as strong as APGD-CE, every output is within budget and the per-example worst case holds:
+/// an example fooled by the clean image stays as it is.
+#[test]
+fn apgd_and_apgd_t_are_at_least_as_strong_as_pgd() {
+    use redblue::attack::{Apgd, Loss};
+    let model = small_model(13);
+    let (x, _) = random_batch(200, 16, 4, 14);
+    let logits = gradient::logits_host(&model, &x, 200);
+    let mut y: Vec<u8> = logits.chunks_exact(4).map(|r| redblue::attack::pgd::argmax(r) as u8).collect();
+    y[0] = (y[0] + 1) % 4; // misclassified from the start
+    let cfg = SweepConfig { eps: vec![0.15], clip: ClipMode::Clipped, batch_size: 50, seed: 2 };
+    let run = |a: &dyn Attack| eval::sweep(&model, a, &x, &y, &cfg, &mut |_, _| {}).expect("sweep").rows[1].accuracy;
+    let pgd = run(&Pgd::madry(40, 1));
+    let apgd = run(&Apgd::new(Loss::Ce, Norm::Linf));
+    let apgd_dlr = run(&Apgd::new(Loss::Dlr, Norm::Linf));
+    let apgd_t = run(&Apgd { targets: 3, ..Apgd::targeted(Norm::Linf) });
+    assert!(pgd < 0.9 && pgd > 0.1, "PGD accuracy {pgd}: the comparison would be vacuous");
+    eprintln!("PGD-40 {pgd}, APGD-CE {apgd}, APGD-DLR {apgd_dlr}, APGD-T {apgd_t}");
+    assert!(apgd <= pgd + 0.01, "APGD-CE {apgd} weaker than PGD-40 {pgd}");
+    assert!(apgd_t <= pgd, "APGD-T {apgd_t} weaker than PGD-40 {pgd}");
+    assert!(apgd_t <= apgd_dlr.min(apgd) + 0.01, "APGD-T {apgd_t} vs APGD-DLR {apgd_dlr} / APGD-CE {apgd}");
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let a = Apgd { targets: 3, ..Apgd::targeted(Norm::Linf) };
+    let adv = a.run_multi(&model, &x, Goal::Untargeted(&y), &[0.15], ClipMode::Clipped, &mut rng).remove(0);
+    assert_eq!(&adv[..16], &x[..16], "an example misclassified at the clean image is left as it is");
+    judge::verify_budget(&x, &adv, 16, 0.15, Norm::Linf, ClipMode::Clipped, (0.0, 1.0)).expect("in budget");
 }

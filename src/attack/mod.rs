@@ -5,12 +5,14 @@
 //! output passes through [`enforce_budget`] (projection and clipping), which the evaluation
 //! harness applies itself, so no attack can hand back an out-of-budget image.
 
+pub mod apgd;
 pub mod goal;
 pub mod gradient;
 pub mod loss;
 pub mod norm;
 pub mod pgd;
 
+pub use apgd::Apgd;
 pub use goal::Goal;
 pub use loss::Loss;
 pub use norm::Norm;
@@ -20,7 +22,7 @@ use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// The attack names redblue writes into adversarial-set files; a set naming another is refused.
-pub const KNOWN: &[&str] = &["fgsm", "pgd"];
+pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t"];
 
 /// Whether adversarial images are clipped to the model's valid input range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

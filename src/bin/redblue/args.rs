@@ -205,16 +205,20 @@ impl From<LossArg> for redblue::attack::Loss {
 pub enum AttackKind {
     /// Fast gradient sign method (one step of size eps).
     Fgsm,
-    /// Projected gradient descent (L-inf, random start, restarts).
+    /// Projected gradient descent (random start, restarts; --loss, --norm).
     Pgd,
+    /// Auto-PGD (Croce & Hein 2020): momentum, step halving at checkpoints; --loss ce|dlr.
+    Apgd,
+    /// APGD-T: targeted DLR toward each of the top 9 other classes in turn.
+    ApgdT,
 }
 
 /// Attack settings shared by `attack` and `eval`.
 #[derive(Args, Debug, Clone)]
 pub struct AttackOpts {
-    /// PGD: gradient steps.
-    #[arg(long, default_value_t = 40)]
-    pub steps: usize,
+    /// PGD/APGD: gradient steps (default 40 for PGD, 100 for APGD).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// PGD: step size as a fraction of eps (default 2.5/steps).
     #[arg(long, allow_negative_numbers = true)]
     pub rel_step: Option<f32>,

@@ -295,7 +295,8 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
 }
 
 /// Builds the attack, refusing the flags that have no effect on it.
-fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Pgd> {
+fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
+    use redblue::attack::{Apgd, Loss};
     let pgd = match kind {
         AttackKind::Fgsm => {
             g.refuse(&PGD_ONLY, "with --attack fgsm (one step of size eps from the clean image, no randomness)")?;
@@ -309,18 +310,33 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Pgd> {
                     bail!("--restarts {} has no effect with --no-random-start (every restart is the same deterministic attack)", o.restarts);
                 }
             }
-            let mut p = Pgd::madry(o.steps, o.restarts);
+            let mut p = Pgd::madry(o.steps.unwrap_or(40), o.restarts);
             if let Some(r) = o.rel_step {
                 p.rel_step = r;
             }
             p.random_start = !o.no_random_start;
-            p.loss = o.loss.map_or(redblue::attack::Loss::Ce, Into::into);
+            p.loss = o.loss.map_or(Loss::Ce, Into::into);
             p.norm = norm_of(o);
             p
         }
+        AttackKind::Apgd | AttackKind::ApgdT => {
+            let why = "with --attack apgd/apgd-t (step sizes adapt on their own; every run starts at random)";
+            g.refuse(&["rel_step", "no_random_start"], why)?;
+            let mut a = match kind {
+                AttackKind::ApgdT => {
+                    g.refuse(&["loss"], "with --attack apgd-t (it uses the targeted DLR loss)")?;
+                    Apgd::targeted(norm_of(o))
+                }
+                _ => Apgd::new(o.loss.map_or(Loss::Ce, Into::into), norm_of(o)),
+            };
+            a.iterations = o.steps.unwrap_or(a.iterations);
+            a.restarts = o.restarts;
+            a.validate()?;
+            return Ok(Box::new(a));
+        }
     };
     pgd.validate()?;
-    Ok(pgd)
+    Ok(Box::new(pgd))
 }
 
 fn clip_of(o: &AttackOpts) -> ClipMode {
@@ -364,7 +380,7 @@ fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
     let cfg =
         SweepConfig { eps: vec![eps], clip: clip_of(&a.opts), batch_size: a.subset.eval_batch, seed: a.opts.seed };
     let mut bar = progress::Bar::new(attack.name());
-    let adv = eval::generate(&model, &attack, x, y, eps, &cfg, &mut |done, total| bar.update(done, total, ""))?;
+    let adv = eval::generate(&model, attack.as_ref(), x, y, eps, &cfg, &mut |done, total| bar.update(done, total, ""))?;
     bar.finish();
     let set = AdvSet {
         images: adv,
@@ -509,7 +525,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                 };
                 let mut bar = progress::Bar::new(att.name());
                 let s = scoring(
-                    eval::sweep(&model, att, x, y, &cfg, &mut |done, total| bar.update(done, total, "")),
+                    eval::sweep(&model, att.as_ref(), x, y, &cfg, &mut |done, total| bar.update(done, total, "")),
                     &a.model,
                 )?;
                 bar.finish();
