@@ -636,3 +636,15 @@ fn apgd_and_apgd_t_sets_are_made_and_judged() {
         assert!(f(&rows(&v)[1], "accuracy") < clean, "{name} did nothing: {v}");
     }
 }
+
+#[test]
+fn transfer_attack_from_a_surrogate_model_file() {
+    let w = world();
+    let (m, s) = (w.train("m.safetensors", 0), w.train("s.safetensors", 1));
+    let v = w.eval_json(&m, &["--attack", "pgd", "--eps", "0.2", "--steps", "5", "--surrogate", s.to_str().unwrap()]);
+    assert_eq!(v["transfer"], true, "{v}");
+    assert_eq!(v["surrogate_sha256"].as_str(), Some(sha256_file(&s).as_str()), "{v}");
+    let clean = w.eval_json(&m, &[]);
+    assert_eq!(rows(&v)[0], rows(&clean)[0], "the clean row is the target's");
+    w.run(&["eval"], &["--model", m.to_str().unwrap(), "--surrogate", s.to_str().unwrap()]).fails_with(&["--attack"]);
+}

@@ -285,3 +285,27 @@ fn apgd_and_apgd_t_are_at_least_as_strong_as_pgd() {
     assert_eq!(&adv[..16], &x[..16], "an example misclassified at the clean image is left as it is");
     judge::verify_budget(&x, &adv, 16, 0.15, Norm::Linf, ClipMode::Clipped, (0.0, 1.0)).expect("in budget");
 }
+
+/// A transfer attack crafts on the surrogate and scores on the target: with the target as its
+/// own surrogate it is the white-box sweep, row for row; the clean row is always the target's;
+/// a surrogate of another shape is refused.
+#[test]
+fn transfer_sweeps_craft_on_the_surrogate_and_score_on_the_target() {
+    let (target, other) = (small_model(21), small_model(22));
+    let (x, y) = random_batch(60, 16, 4, 23);
+    let cfg = SweepConfig { eps: vec![0.1, 0.3], clip: ClipMode::Clipped, batch_size: 20, seed: 5 };
+    let pgd = Pgd::madry(10, 1);
+    let white = eval::sweep(&target, &pgd, &x, &y, &cfg, &mut |_, _| {}).expect("white-box");
+    let own = eval::sweep_transfer(&target, Some(&target), &pgd, &x, &y, &cfg, &mut |_, _| {}).expect("own");
+    assert_eq!(white.rows, own.rows);
+    let t = eval::sweep_transfer(&target, Some(&other), &pgd, &x, &y, &cfg, &mut |_, _| {}).expect("transfer");
+    assert_eq!(t.rows[0], white.rows[0], "the clean row is the target's");
+    assert_ne!(t.rows[2], white.rows[2], "crafting on another model changes the result");
+    let wide = redblue::model::Mlp::init(
+        redblue::model::MlpConfig { input: 16, hidden: 12, classes: 5, init_std: 0.5, ..Default::default() },
+        &mut ChaCha8Rng::seed_from_u64(1),
+    )
+    .expect("init");
+    let e = eval::sweep_transfer(&target, Some(&wide), &pgd, &x, &y, &cfg, &mut |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("surrogate"), "{e}");
+}

@@ -9,4 +9,4 @@ pub mod metrics;
 pub mod sweep;
 
 pub use metrics::{Accumulator, Row};
-pub use sweep::{evaluate, generate, sweep, Sweep, SweepConfig};
+pub use sweep::{evaluate, generate, sweep, sweep_transfer, Sweep, SweepConfig};

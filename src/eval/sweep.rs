@@ -136,7 +136,31 @@ pub fn sweep(
     cfg: &SweepConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Sweep> {
+    sweep_transfer(model, None, attack, x, labels, cfg, progress)
+}
+
+/// [`sweep`] with the attack run on `surrogate` when given (a transfer attack: the red team
+/// crafts on a model it has, the judge scores the target), else on `model`. The clean row and
+/// every score always come from `model`.
+pub fn sweep_transfer(
+    model: &dyn Classifier,
+    surrogate: Option<&dyn Classifier>,
+    attack: &dyn Attack,
+    x: &[f32],
+    labels: &[u8],
+    cfg: &SweepConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Sweep> {
     check_inputs(model, x, labels, cfg.batch_size)?;
+    if let Some(s) = surrogate {
+        if (s.input_dim(), s.num_classes()) != (model.input_dim(), model.num_classes()) {
+            return Err(Error::Shape {
+                what: "surrogate vs target model".into(),
+                expected: format!("{} inputs and {} classes", model.input_dim(), model.num_classes()),
+                found: format!("{} inputs and {} classes", s.input_dim(), s.num_classes()),
+            });
+        }
+    }
     let eps = eps_list(&cfg.eps, attack.norm().max_eps(model.input_dim()))?;
     let attacked: Vec<f32> = eps[1..].iter().map(|&e| e as f32).collect();
     let c = model.num_classes();
@@ -147,7 +171,9 @@ pub fn sweep(
         // The clean logits come from the model, never from the attack: either a forward pass
         // or the harness's own gradient call (whose logits are that forward pass's, bit for bit).
         let one_step = attack.starts_at_clean_gradient();
-        let (clean, mut advs) = if one_step {
+        let (clean, mut advs) = if let Some(s) = surrogate {
+            (logits_host(model, ch.x, ch.y.len()), attack.run_multi(s, ch.x, goal, &attacked, cfg.clip, &mut rng))
+        } else if one_step {
             let g = input_gradient(model, ch.x, ch.y);
             let advs = attack.run_multi_from(model, ch.x, goal, &attacked, cfg.clip, &mut rng, &g);
             (g.logits, advs)
@@ -166,7 +192,7 @@ pub fn sweep(
             enforce_budget(attack.norm(), adv, ch.x, e, model.input_dim(), cfg.clip, model.bounds());
         }
         let mut logits = vec![clean];
-        if one_step {
+        if one_step && surrogate.is_none() {
             // One-step images lie on rays from the clean images, which the model may exploit
             // (the same logits up to float rounding; images off their ray are scored directly).
             logits.extend(model.adversarial_logits(ch.x, ch.y.len(), &advs, &attacked));

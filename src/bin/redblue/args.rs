@@ -290,6 +290,9 @@ pub struct EvalArgs {
     /// Attack to sweep (needs --eps).
     #[arg(long, value_enum, requires = "eps")]
     pub attack: Option<AttackKind>,
+    /// Transfer attack: craft the --attack images on this model file, score them on --model.
+    #[arg(long, requires = "attack")]
+    pub surrogate: Option<PathBuf>,
     /// Comma-separated budgets, e.g. 0.05,0.075,0.1,0.25 (an eps = 0 row is always added).
     /// With --adv: the referee's one budget.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]

@@ -523,9 +523,32 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     batch_size: a.subset.eval_batch,
                     seed: a.opts.seed,
                 };
+                let surrogate = match &a.surrogate {
+                    Some(p) => {
+                        let (s, meta) = load_model(p)?;
+                        check_fit(&s, p, &d.test)?;
+                        out["transfer"] = true.into();
+                        out["surrogate"] = serde_json::json!(p);
+                        out["surrogate_sha256"] = meta.sha256.clone().into();
+                        notes.push(format!(
+                            "transfer attack: crafted on model {}, scored on model {}",
+                            meta.sha256, info.sha256
+                        ));
+                        Some(s)
+                    }
+                    None => None,
+                };
                 let mut bar = progress::Bar::new(att.name());
                 let s = scoring(
-                    eval::sweep(&model, att.as_ref(), x, y, &cfg, &mut |done, total| bar.update(done, total, "")),
+                    eval::sweep_transfer(
+                        &model,
+                        surrogate.as_ref().map(|s| s as &dyn Classifier),
+                        att.as_ref(),
+                        x,
+                        y,
+                        &cfg,
+                        &mut |done, total| bar.update(done, total, ""),
+                    ),
                     &a.model,
                 )?;
                 bar.finish();
