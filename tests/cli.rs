@@ -648,3 +648,17 @@ fn transfer_attack_from_a_surrogate_model_file() {
     assert_eq!(rows(&v)[0], rows(&clean)[0], "the clean row is the target's");
     w.run(&["eval"], &["--model", m.to_str().unwrap(), "--surrogate", s.to_str().unwrap()]).fails_with(&["--attack"]);
 }
+
+#[test]
+fn square_sets_are_made_from_logits_and_judged() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let adv = w.path("square.safetensors");
+    attack(&w, &m, &adv, &["--attack", "square", "--eps", "0.3", "--queries", "100"]).ok();
+    let meta: Value = serde_json::from_str(&read_adv(&adv).meta["redblue.advset"]).unwrap();
+    assert_eq!(meta["attack"].as_str(), Some("square"), "{meta}");
+    let used = meta["params"]["queries_used"].as_u64().unwrap_or(0);
+    assert!(used > 100 && used <= 100 + 100 * 100, "queries used {used}: {meta}");
+    let v = w.eval_json(&m, &["--adv", adv.to_str().unwrap()]);
+    assert!(f(&rows(&v)[1], "accuracy") < f(&rows(&v)[0], "accuracy"), "{v}");
+}

@@ -90,6 +90,7 @@ fn attacks() -> Vec<(&'static str, Box<dyn Attack>, redblue::attack::Loss)> {
             Box::new(Apgd { iterations: 20, restarts: 2, ..Apgd::new(Loss::Dlr, Norm::L2) }),
             Loss::Dlr,
         ),
+        ("square", Box::new(redblue::attack::Square::with_queries(200)), Loss::Cw),
     ]
 }
 
@@ -308,4 +309,55 @@ fn transfer_sweeps_craft_on_the_surrogate_and_score_on_the_target() {
     .expect("init");
     let e = eval::sweep_transfer(&target, Some(&wide), &pgd, &x, &y, &cfg, &mut |_, _| {}).unwrap_err();
     assert!(e.to_string().contains("surrogate"), "{e}");
+}
+
+/// A classifier that answers logits and refuses (panics on) every gradient request, counting
+/// the images it was asked to score.
+struct LogitsOnly<'a>(&'a redblue::model::Mlp, std::sync::atomic::AtomicU64);
+
+impl Classifier for LogitsOnly<'_> {
+    fn logits(&self, x: burn::tensor::Tensor<2>) -> burn::tensor::Tensor<2> {
+        self.0.logits(x)
+    }
+    fn input_dim(&self) -> usize {
+        self.0.input_dim()
+    }
+    fn num_classes(&self) -> usize {
+        self.0.num_classes()
+    }
+    fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
+        self.1.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.0.logits_host(x, n)
+    }
+    fn input_gradient(&self, _: &[f32], _: &[u8]) -> gradient::InputGradient {
+        panic!("a black-box attack asked for an input gradient")
+    }
+    fn forward_vjp(&self, _: &[f32], _: usize, _: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        panic!("a black-box attack asked for a vector-Jacobian product")
+    }
+    fn gradient_path(&self) -> Box<dyn gradient::Path + '_> {
+        panic!("a black-box attack asked for a gradient path")
+    }
+}
+
+/// Square uses logits only (the model above panics on any gradient), counts exactly the
+/// images it sent to the model, never exceeds its query budget per image, and lowers accuracy.
+#[test]
+fn square_is_gradient_free_counts_its_queries_and_works() {
+    use redblue::attack::Square;
+    let model = small_model(31);
+    let (x, _) = random_batch(100, 16, 4, 32);
+    let logits = gradient::logits_host(&model, &x, 100);
+    let y: Vec<u8> = logits.chunks_exact(4).map(|r| redblue::attack::pgd::argmax(r) as u8).collect();
+    let black = LogitsOnly(&model, std::sync::atomic::AtomicU64::new(0));
+    let square = Square::with_queries(300);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let adv = square.run_multi(&black, &x, Goal::Untargeted(&y), &[0.3], ClipMode::Clipped, &mut rng).remove(0);
+    let asked = black.1.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(square.queries_used(), asked, "every forward pass is counted");
+    assert!(asked <= 100 + 100 * 300, "{asked} queries for 100 images at 300 each (plus the clean one)");
+    judge::verify_budget(&x, &adv, 16, 0.3, Norm::Linf, ClipMode::Clipped, (0.0, 1.0)).expect("in budget");
+    let acc = eval::evaluate(&model, &adv, &y, 100).expect("score").accuracy;
+    assert!(acc < 0.7, "Square left accuracy {acc}");
+    assert_eq!(square.params()["queries_used"].as_u64(), Some(asked));
 }

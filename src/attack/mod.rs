@@ -11,18 +11,20 @@ pub mod gradient;
 pub mod loss;
 pub mod norm;
 pub mod pgd;
+pub mod square;
 
 pub use apgd::Apgd;
 pub use goal::Goal;
 pub use loss::Loss;
 pub use norm::Norm;
 pub use pgd::Pgd;
+pub use square::Square;
 
 use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// The attack names redblue writes into adversarial-set files; a set naming another is refused.
-pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t"];
+pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t", "square"];
 
 /// Whether adversarial images are clipped to the model's valid input range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

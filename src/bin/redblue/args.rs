@@ -211,6 +211,8 @@ pub enum AttackKind {
     Apgd,
     /// APGD-T: targeted DLR toward each of the top 9 other classes in turn.
     ApgdT,
+    /// Square Attack (Andriushchenko et al. 2019): black-box random search, logits only.
+    Square,
 }
 
 /// Attack settings shared by `attack` and `eval`.
@@ -226,6 +228,9 @@ pub struct AttackOpts {
     /// difference of logits ratio (shift- and scale-invariant).
     #[arg(long, value_enum)]
     pub loss: Option<LossArg>,
+    /// Square: queries per image (default 5000).
+    #[arg(long)]
+    pub queries: Option<usize>,
     /// PGD: independent restarts; per image the worst case is kept.
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,

@@ -297,6 +297,9 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
 /// Builds the attack, refusing the flags that have no effect on it.
 fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
     use redblue::attack::{Apgd, Loss};
+    if kind != AttackKind::Square {
+        g.refuse(&["queries"], "without --attack square")?;
+    }
     let pgd = match kind {
         AttackKind::Fgsm => {
             g.refuse(&PGD_ONLY, "with --attack fgsm (one step of size eps from the clean image, no randomness)")?;
@@ -318,6 +321,18 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dy
             p.loss = o.loss.map_or(Loss::Ce, Into::into);
             p.norm = norm_of(o);
             p
+        }
+        AttackKind::Square => {
+            let why = "with --attack square (a black-box random search over logits, L-inf)";
+            g.refuse(&["steps", "rel_step", "no_random_start", "loss"], why)?;
+            if norm_of(o) != Norm::Linf {
+                bail!("--norm {} is not supported by --attack square yet (L-inf only)", norm_of(o).name());
+            }
+            let mut s = redblue::attack::Square::standard();
+            s.queries = o.queries.unwrap_or(s.queries);
+            s.restarts = o.restarts;
+            s.validate()?;
+            return Ok(Box::new(s));
         }
         AttackKind::Apgd | AttackKind::ApgdT => {
             let why = "with --attack apgd/apgd-t (step sizes adapt on their own; every run starts at random)";

@@ -42,11 +42,11 @@ impl<'a> Given<'a> {
 pub const DATA_SOURCES: [&str; 4] = ["mirror", "no_download", "no_npm", "cache_dir"];
 
 /// The attack-shape flags (steps, randomness, loss), meaningful only for PGD.
-pub const PGD_ONLY: [&str; 6] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss"];
+pub const PGD_ONLY: [&str; 7] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "queries"];
 
 /// Every attack flag (shape, randomness and the clip mode and norm).
-pub const ATTACK_ALL: [&str; 9] =
-    ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "no_clip", "clip", "norm"];
+pub const ATTACK_ALL: [&str; 10] =
+    ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "queries", "no_clip", "clip", "norm"];
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,251 @@
+//! Square Attack, L-inf: a score-based black-box attack that only ever asks for logits.
+//!
+//! Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box
+//! adversarial attack via random search", ECCV 2020, arXiv:1912.00049 (Algorithm 1 and the
+//! L-inf sampling distribution of section 3.1). Start: vertical stripes, every column of the
+//! image moved by +eps or -eps. Each iteration draws a square window of side
+//! `s = max(1, round(sqrt(p * pixels)))` at a random position, sets the perturbation inside it
+//! to a random +-eps (redrawn until the window changes), and keeps the candidate if it lowers
+//! the margin `z_y - max_{j != y} z_j`; an example is done once that margin is negative. The
+//! share `p` follows AutoAttack's schedule: `p_init` (0.8 in the standard run) halved at 10,
+//! 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of every 10,000 queries. Defaults: 5000
+//! queries per example, one restart. Images are treated as square (`sqrt(dim)` a side; other
+//! sizes as one row).
+//!
+//! Queries are counted (one per example per forward pass, the start included) and reported in
+//! the attack's parameters as `queries_used`.
+
+use super::{gradient, Attack, ClipMode, Goal, Norm};
+use crate::error::{Error, Result};
+use crate::model::Classifier;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Square Attack's configuration.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Square {
+    /// Queries per example (the start's included).
+    pub queries: usize,
+    /// Initial share of the image a window covers.
+    pub p_init: f32,
+    /// Independent runs on the examples still not fooled.
+    pub restarts: usize,
+    /// Forward passes asked for so far, one per example per query (not part of the settings).
+    #[serde(skip)]
+    used: AtomicU64,
+}
+
+impl Clone for Square {
+    fn clone(&self) -> Self {
+        Square { used: AtomicU64::new(0), ..*self }
+    }
+}
+
+impl Square {
+    /// The AutoAttack standard: 5000 queries, p_init 0.8, one run.
+    pub fn standard() -> Self {
+        Square { queries: 5000, p_init: 0.8, restarts: 1, used: AtomicU64::new(0) }
+    }
+
+    /// The standard settings with another query budget.
+    pub fn with_queries(queries: usize) -> Self {
+        Square { queries, ..Square::standard() }
+    }
+
+    /// Queries asked for so far (over every batch this attack ran on).
+    pub fn queries_used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Rejects impossible settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.queries == 0 || self.queries > 1_000_000 {
+            return Err(Error::param("--queries", self.queries, "must be between 1 and 1000000"));
+        }
+        if !(self.p_init > 0.0 && self.p_init <= 1.0) {
+            return Err(Error::param("p-init", self.p_init, "must be in (0, 1]"));
+        }
+        if self.restarts == 0 || self.restarts > 10_000 {
+            return Err(Error::param("--restarts", self.restarts, "must be between 1 and 10000"));
+        }
+        Ok(())
+    }
+
+    /// The window share after `i` of `n` queries (AutoAttack's schedule, scaled to 10,000).
+    pub fn p_at(&self, i: usize, n: usize) -> f32 {
+        let it = (i as f64 / n.max(1) as f64 * 10_000.0) as usize;
+        let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].iter().filter(|&&b| it > b).count();
+        self.p_init / (1u32 << halvings) as f32
+    }
+}
+
+/// `z_y - max_{j != y} z_j` per example (negative: misclassified), or for a targeted goal
+/// `max_{j != t} z_j - z_t` (negative: the target is predicted).
+fn margins(logits: &[f32], c: usize, labels: &[u8], targeted: bool) -> Vec<f32> {
+    logits
+        .chunks_exact(c)
+        .zip(labels)
+        .map(|(row, &l)| {
+            let y = usize::from(l);
+            let other =
+                row.iter().enumerate().filter(|&(j, _)| j != y).map(|(_, &v)| v).fold(f32::NEG_INFINITY, f32::max);
+            if targeted {
+                other - row[y]
+            } else {
+                row[y] - other
+            }
+        })
+        .collect()
+}
+
+impl Square {
+    fn query(&self, model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
+        self.used.fetch_add(n as u64, Ordering::Relaxed);
+        gradient::logits_host(model, x, n)
+    }
+
+    fn run_eps(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        let (d, c) = (model.input_dim(), model.num_classes());
+        let labels = goal.labels();
+        let targeted = matches!(goal, Goal::Targeted(_));
+        let n = labels.len();
+        let (lo, hi) = match clip {
+            ClipMode::Clipped => model.bounds(),
+            ClipMode::Unclipped => (f32::NEG_INFINITY, f32::INFINITY),
+        };
+        let side = (d as f64).sqrt() as usize;
+        let (rows, cols) = if side * side == d { (side, side) } else { (1, d) };
+        let mut best = x0.to_vec();
+        if eps == 0.0 || n == 0 {
+            return best;
+        }
+        let mut margin = margins(&self.query(model, x0, n), c, labels, targeted);
+        for _ in 0..self.restarts {
+            let todo: Vec<usize> = (0..n).filter(|&i| margin[i] >= 0.0).collect();
+            if todo.is_empty() {
+                break;
+            }
+            // Vertical stripes: every column of every image moves by +eps or -eps.
+            let mut cand = best.clone();
+            for &i in &todo {
+                for col in 0..cols {
+                    let v = if rng.gen_bool(0.5) { eps } else { -eps };
+                    for r in 0..rows {
+                        let k = i * d + r * cols + col;
+                        cand[k] = (x0[k] + v).max(lo).min(hi);
+                    }
+                }
+            }
+            let sub: Vec<f32> = todo.iter().flat_map(|&i| cand[i * d..(i + 1) * d].iter().copied()).collect();
+            let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
+            let m = margins(&self.query(model, &sub, todo.len()), c, &ys, targeted);
+            // The stripes are the run's start, kept even if no better than the clean point.
+            let mut run_margin = vec![f32::INFINITY; n];
+            let mut run_best = best.clone();
+            for (k, &i) in todo.iter().enumerate() {
+                run_margin[i] = m[k];
+                run_best[i * d..(i + 1) * d].copy_from_slice(&cand[i * d..(i + 1) * d]);
+            }
+            for q in 1..self.queries {
+                let active: Vec<usize> = todo.iter().copied().filter(|&i| run_margin[i] >= 0.0).collect();
+                if active.is_empty() {
+                    break;
+                }
+                let p = self.p_at(q, self.queries);
+                let s = ((p * (rows * cols) as f32).sqrt().round() as usize).clamp(1, rows.min(cols).max(1));
+                let (s_r, s_c) = (s.min(rows), s.min(cols));
+                let mut batch = Vec::with_capacity(active.len() * d);
+                for &i in &active {
+                    let (r0, c0) = (rng.gen_range(0..=rows - s_r), rng.gen_range(0..=cols - s_c));
+                    let mut img = run_best[i * d..(i + 1) * d].to_vec();
+                    let clean = &x0[i * d..(i + 1) * d];
+                    // Redraw the window's sign until the candidate differs from the best point
+                    // (a window clipped to the same values both ways keeps its first draw).
+                    for _ in 0..8 {
+                        let v = if rng.gen_bool(0.5) { eps } else { -eps };
+                        let mut changed = false;
+                        for r in r0..r0 + s_r {
+                            for col in c0..c0 + s_c {
+                                let k = r * cols + col;
+                                let nv = (clean[k] + v).max(lo).min(hi);
+                                changed |= (nv - img[k]).abs() > 1e-7;
+                                img[k] = nv;
+                            }
+                        }
+                        if changed {
+                            break;
+                        }
+                    }
+                    batch.extend_from_slice(&img);
+                }
+                let ys: Vec<u8> = active.iter().map(|&i| labels[i]).collect();
+                let m = margins(&self.query(model, &batch, active.len()), c, &ys, targeted);
+                for (k, &i) in active.iter().enumerate() {
+                    if m[k] < run_margin[i] {
+                        run_margin[i] = m[k];
+                        run_best[i * d..(i + 1) * d].copy_from_slice(&batch[k * d..(k + 1) * d]);
+                    }
+                }
+            }
+            for &i in &todo {
+                if run_margin[i] < margin[i] {
+                    margin[i] = run_margin[i];
+                    best[i * d..(i + 1) * d].copy_from_slice(&run_best[i * d..(i + 1) * d]);
+                }
+            }
+        }
+        best
+    }
+}
+
+impl Attack for Square {
+    fn name(&self) -> &'static str {
+        "square"
+    }
+
+    fn params(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        v["queries_used"] = self.queries_used().into();
+        v
+    }
+
+    fn norm(&self) -> Norm {
+        Norm::Linf
+    }
+
+    fn run_multi(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<Vec<f32>> {
+        eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_share_halves_on_autoattacks_schedule() {
+        let s = Square::standard();
+        assert_eq!(s.p_at(0, 5000), 0.8);
+        assert_eq!(s.p_at(5, 5000), 0.8); // it = 10: not yet past 10
+        assert_eq!(s.p_at(6, 5000), 0.4);
+        assert_eq!(s.p_at(26, 5000), 0.2);
+        assert_eq!(s.p_at(4999, 5000), 0.8 / 512.0);
+    }
+}
