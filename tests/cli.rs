@@ -662,3 +662,17 @@ fn square_sets_are_made_from_logits_and_judged() {
     let v = w.eval_json(&m, &["--adv", adv.to_str().unwrap()]);
     assert!(f(&rows(&v)[1], "accuracy") < f(&rows(&v)[0], "accuracy"), "{v}");
 }
+
+#[test]
+fn auto_reports_the_accuracy_after_each_stage() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let v = w.eval_json(&m, &["--attack", "auto", "--eps", "0.2"]);
+    let stages = v["params"]["robust_after_each_stage"][0]["stages"].as_array().expect("stages").clone();
+    let names: Vec<&str> = stages.iter().map(|s| s["after"].as_str().unwrap_or("")).collect();
+    assert_eq!(names, ["apgd", "apgd-t", "square"], "{v}");
+    assert_eq!(stages[2]["accuracy"].as_f64(), Some(f(&rows(&v)[1], "accuracy")), "{v}");
+    assert_eq!(v["params"]["standard"], false, "{v}");
+    let text = w.run(&["eval"], &["--model", m.to_str().unwrap(), "--attack", "auto", "--eps", "0.2"]);
+    assert!(text.ok().stdout.contains("eps 0.2: clean") && text.stdout.contains("without FAB-T"), "{}", text.stdout);
+}

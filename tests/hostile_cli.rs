@@ -287,6 +287,10 @@ const CASES: &[(&str, &[&str])] = &[
         &["--queries has no effect without --attack square"],
     ),
     (
+        "attack --model {model} --attack auto --eps 0.1 --restarts 2 --out {new}",
+        &["--restarts has no effect with --attack auto"],
+    ),
+    (
         "attack --model {model} --attack pgd --eps 0.1 --no-random-start --seed 3 --out {new}",
         &["--seed has no effect with --no-random-start"],
     ),

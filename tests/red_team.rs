@@ -361,3 +361,38 @@ fn square_is_gradient_free_counts_its_queries_and_works() {
     assert!(acc < 0.7, "Square left accuracy {acc}");
     assert_eq!(square.params()["queries_used"].as_u64(), Some(asked));
 }
+
+/// `auto` runs its stages in sequence on the still-robust examples: its first stage is exactly
+/// that attack run alone (same random stream), later stages only lower accuracy, the counts it
+/// reports match the rows the harness scores, and the final row is the per-example worst case.
+#[test]
+fn auto_is_the_per_example_worst_case_over_its_stages() {
+    use redblue::attack::{Apgd, Auto, Loss, Square};
+    let model = small_model(41);
+    let (x, _) = random_batch(120, 16, 4, 42);
+    let logits = gradient::logits_host(&model, &x, 120);
+    let y: Vec<u8> = logits.chunks_exact(4).map(|r| redblue::attack::pgd::argmax(r) as u8).collect();
+    let cfg = SweepConfig { eps: vec![0.1, 0.2], clip: ClipMode::Clipped, batch_size: 40, seed: 9 };
+    let apgd = Apgd { iterations: 20, ..Apgd::new(Loss::Ce, Norm::Linf) };
+    let alone = eval::sweep(&model, &apgd, &x, &y, &cfg, &mut |_, _| {}).expect("alone");
+    let auto = Auto::with_stages(vec![Box::new(apgd.clone()), Box::new(Square::with_queries(200))], Norm::Linf);
+    let s = eval::sweep(&model, &auto, &x, &y, &cfg, &mut |_, _| {}).expect("auto");
+    assert_eq!(s.rows[0], alone.rows[0]);
+    let after = s.params["robust_after_each_stage"].as_array().expect("stage counts").clone();
+    assert_eq!(after.len(), 2, "{}", s.params);
+    for (k, e) in after.iter().enumerate() {
+        let st = e["stages"].as_array().expect("stages");
+        let (a1, a2) = (st[0]["accuracy"].as_f64().unwrap_or(-1.0), st[1]["accuracy"].as_f64().unwrap_or(-1.0));
+        assert_eq!(e["eps"].as_f64(), Some(cfg.eps[k]));
+        assert_eq!(a1, alone.rows[k + 1].accuracy, "stage 1 is APGD alone");
+        assert!(a2 <= a1, "a later stage raised accuracy");
+        assert_eq!(a2, s.rows[k + 1].accuracy, "the reported count is the scored worst case");
+    }
+    assert!(
+        s.rows[2].accuracy < alone.rows[2].accuracy || s.rows[2].accuracy == 0.0,
+        "Square added nothing: {:?}",
+        s.rows
+    );
+    assert_eq!(s.params["standard"], false);
+    assert_eq!(s.params["missing"][0], "fab-t");
+}

@@ -6,6 +6,7 @@
 //! harness applies itself, so no attack can hand back an out-of-budget image.
 
 pub mod apgd;
+pub mod auto;
 pub mod goal;
 pub mod gradient;
 pub mod loss;
@@ -14,6 +15,7 @@ pub mod pgd;
 pub mod square;
 
 pub use apgd::Apgd;
+pub use auto::Auto;
 pub use goal::Goal;
 pub use loss::Loss;
 pub use norm::Norm;
@@ -24,7 +26,7 @@ use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// The attack names redblue writes into adversarial-set files; a set naming another is refused.
-pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t", "square"];
+pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t", "square", "auto"];
 
 /// Whether adversarial images are clipped to the model's valid input range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -213,6 +213,9 @@ pub enum AttackKind {
     ApgdT,
     /// Square Attack (Andriushchenko et al. 2019): black-box random search, logits only.
     Square,
+    /// APGD-CE, then APGD-T, then (L-inf) Square, each on the points still robust; the
+    /// per-example worst case (AutoAttack's sequence, without FAB-T for now).
+    Auto,
 }
 
 /// Attack settings shared by `attack` and `eval`.

@@ -322,6 +322,10 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dy
             p.norm = norm_of(o);
             p
         }
+        AttackKind::Auto => {
+            g.refuse(&PGD_ONLY, "with --attack auto (every stage runs its standard settings)")?;
+            return Ok(Box::new(redblue::attack::Auto::standard(norm_of(o))));
+        }
         AttackKind::Square => {
             let why = "with --attack square (a black-box random search over logits, L-inf)";
             g.refuse(&["steps", "rel_step", "no_random_start", "loss"], why)?;
@@ -567,6 +571,28 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     &a.model,
                 )?;
                 bar.finish();
+                if let Some(after) = s.params["robust_after_each_stage"].as_array() {
+                    for e in after {
+                        let stages: Vec<String> = e["stages"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|st| {
+                                format!(
+                                    "after {} {:.4}",
+                                    st["after"].as_str().unwrap_or("?"),
+                                    st["accuracy"].as_f64().unwrap_or(f64::NAN)
+                                )
+                            })
+                            .collect();
+                        notes.push(format!(
+                            "eps {}: clean {:.4}, {} (AutoAttack's sequence without FAB-T)",
+                            render::eps(e["eps"].as_f64().unwrap_or(f64::NAN)),
+                            e["clean_accuracy"].as_f64().unwrap_or(f64::NAN),
+                            stages.join(", ")
+                        ));
+                    }
+                }
                 out["mode"] = "sweep".into();
                 out["attack"] = s.attack.clone().into();
                 out["params"] = s.params.clone();
