@@ -70,8 +70,7 @@ impl Auto {
                     Goal::Untargeted(_) => Goal::Untargeted(&ys),
                     Goal::Targeted(_) => Goal::Targeted(&ys),
                 };
-                let mut adv =
-                    stage.run_multi(model, &xs, sub_goal, &[eps], clip, rng).pop().unwrap_or_else(|| xs.clone());
+                let mut adv = stage.run_one(model, &xs, sub_goal, eps, clip, rng);
                 if adv.len() != xs.len() {
                     adv = xs.clone(); // a stage that answers in another shape fools nobody
                 }
@@ -131,15 +130,15 @@ impl Attack for Auto {
         self.norm
     }
 
-    fn run_multi(
+    fn run_one(
         &self,
         model: &dyn Classifier,
         x: &[f32],
         goal: Goal<'_>,
-        eps: &[f32],
+        eps: f32,
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
-    ) -> Vec<Vec<f32>> {
-        eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
+    ) -> Vec<f32> {
+        self.run_eps(model, x, goal, eps, clip, rng)
     }
 }

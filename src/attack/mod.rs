@@ -56,8 +56,20 @@ pub trait Attack: Sync {
     fn params(&self) -> serde_json::Value;
     /// Threat model.
     fn norm(&self) -> Norm;
-    /// Adversarial versions of the batch `x` (`[n, input_dim]`) for each epsilon in `eps`,
-    /// one flat vector per epsilon. `rng` drives any randomness (random starts).
+    /// Adversarial versions of the batch `x` (`[n, input_dim]`) at budget `eps`, flat. `rng`
+    /// drives any randomness (random starts, random search).
+    fn run_one(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32>;
+
+    /// [`Attack::run_one`] for each epsilon in `eps`, one flat vector per epsilon (attacks that
+    /// share work across budgets, as FGSM does, override it).
     fn run_multi(
         &self,
         model: &dyn Classifier,
@@ -66,7 +78,9 @@ pub trait Attack: Sync {
         eps: &[f32],
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
-    ) -> Vec<Vec<f32>>;
+    ) -> Vec<Vec<f32>> {
+        eps.iter().map(|&e| self.run_one(model, x, goal, e, clip, rng)).collect()
+    }
 
     /// Whether the attack's first step uses the loss gradient at the clean images (FGSM). The
     /// evaluation harness then computes that gradient itself, which also gives it the clean

@@ -209,6 +209,18 @@ impl Attack for Pgd {
         eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
     }
 
+    fn run_one(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        self.run_eps(model, x, goal, eps, clip, rng)
+    }
+
     fn starts_at_clean_gradient(&self) -> bool {
         self.is_fgsm()
     }

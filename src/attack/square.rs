@@ -222,16 +222,16 @@ impl Attack for Square {
         Norm::Linf
     }
 
-    fn run_multi(
+    fn run_one(
         &self,
         model: &dyn Classifier,
         x: &[f32],
         goal: Goal<'_>,
-        eps: &[f32],
+        eps: f32,
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
-    ) -> Vec<Vec<f32>> {
-        eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
+    ) -> Vec<f32> {
+        self.run_eps(model, x, goal, eps, clip, rng)
     }
 }
 
