@@ -212,9 +212,46 @@ impl Apgd {
         }
         (fooled, out)
     }
+}
+
+/// The random start: L-inf `x + eps·t/max|t|`, `t` uniform in [-1, 1]^d; L2 `x + eps·t/|t|`,
+/// `t` Gaussian (each image on its own).
+fn start(norm: Norm, x0: &[f32], eps: f32, d: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x0.len());
+    for row in x0.chunks(d.max(1)) {
+        let t: Vec<f32> = match norm {
+            Norm::Linf => row.iter().map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
+            Norm::L2 => row.iter().map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect(),
+        };
+        let scale = match norm {
+            Norm::Linf => t.iter().fold(0.0f32, |m, v| m.max(v.abs())),
+            Norm::L2 => t.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt() as f32,
+        };
+        let k = eps / (scale + 1e-12);
+        out.extend(row.iter().zip(&t).map(|(c, v)| c + k * v));
+    }
+    out
+}
+
+impl Attack for Apgd {
+    fn name(&self) -> &'static str {
+        if self.targets > 0 {
+            "apgd-t"
+        } else {
+            "apgd"
+        }
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
 
     /// Every target and restart on the examples not yet fooled, for one eps.
-    fn run_eps(
+    fn run_one(
         &self,
         model: &dyn Classifier,
         x0: &[f32],
@@ -274,55 +311,6 @@ impl Apgd {
             }
         }
         out
-    }
-}
-
-/// The random start: L-inf `x + eps·t/max|t|`, `t` uniform in [-1, 1]^d; L2 `x + eps·t/|t|`,
-/// `t` Gaussian (each image on its own).
-fn start(norm: Norm, x0: &[f32], eps: f32, d: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x0.len());
-    for row in x0.chunks(d.max(1)) {
-        let t: Vec<f32> = match norm {
-            Norm::Linf => row.iter().map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
-            Norm::L2 => row.iter().map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect(),
-        };
-        let scale = match norm {
-            Norm::Linf => t.iter().fold(0.0f32, |m, v| m.max(v.abs())),
-            Norm::L2 => t.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt() as f32,
-        };
-        let k = eps / (scale + 1e-12);
-        out.extend(row.iter().zip(&t).map(|(c, v)| c + k * v));
-    }
-    out
-}
-
-impl Attack for Apgd {
-    fn name(&self) -> &'static str {
-        if self.targets > 0 {
-            "apgd-t"
-        } else {
-            "apgd"
-        }
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn norm(&self) -> Norm {
-        self.norm
-    }
-
-    fn run_one(
-        &self,
-        model: &dyn Classifier,
-        x: &[f32],
-        goal: Goal<'_>,
-        eps: f32,
-        clip: ClipMode,
-        rng: &mut dyn rand::RngCore,
-    ) -> Vec<f32> {
-        self.run_eps(model, x, goal, eps, clip, rng)
     }
 }
 

@@ -42,55 +42,6 @@ impl Auto {
     pub fn with_stages(stages: Vec<Box<dyn Attack>>, norm: Norm) -> Self {
         Auto { stages, norm, counts: Mutex::new(BTreeMap::new()) }
     }
-
-    fn run_eps(
-        &self,
-        model: &dyn Classifier,
-        x: &[f32],
-        goal: Goal<'_>,
-        eps: f32,
-        clip: ClipMode,
-        rng: &mut dyn rand::RngCore,
-    ) -> Vec<f32> {
-        let (d, c, n) = (model.input_dim(), model.num_classes(), goal.labels().len());
-        let ok = |logits: &[f32], i: usize, label_at: usize| {
-            !goal.is_success(label_at, super::pgd::argmax(&logits[i * c..(i + 1) * c]))
-        };
-        let clean = gradient::logits_host(model, x, n);
-        let mut robust: Vec<bool> = (0..n).map(|i| ok(&clean, i, i)).collect();
-        let mut current = x.to_vec();
-        let mut after = Vec::with_capacity(self.stages.len());
-        let robust_clean = robust.iter().filter(|&&r| r).count() as u64;
-        for stage in &self.stages {
-            let todo: Vec<usize> = (0..n).filter(|&i| robust[i]).collect();
-            if !todo.is_empty() && eps > 0.0 {
-                let xs: Vec<f32> = todo.iter().flat_map(|&i| x[i * d..(i + 1) * d].iter().copied()).collect();
-                let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
-                let sub_goal = match goal {
-                    Goal::Untargeted(_) => Goal::Untargeted(&ys),
-                    Goal::Targeted(_) => Goal::Targeted(&ys),
-                };
-                let mut adv = stage.run_one(model, &xs, sub_goal, eps, clip, rng);
-                if adv.len() != xs.len() {
-                    adv = xs.clone(); // a stage that answers in another shape fools nobody
-                }
-                enforce_budget(self.norm, &mut adv, &xs, eps, d, clip, model.bounds());
-                let logits = gradient::logits_host(model, &adv, todo.len());
-                for (j, &i) in todo.iter().enumerate() {
-                    current[i * d..(i + 1) * d].copy_from_slice(&adv[j * d..(j + 1) * d]);
-                    robust[i] = !sub_goal.is_success(j, super::pgd::argmax(&logits[j * c..(j + 1) * c]));
-                }
-            }
-            after.push(robust.iter().filter(|&&r| r).count() as u64);
-        }
-        if let Ok(mut counts) = self.counts.lock() {
-            let entry = counts.entry(eps.to_bits()).or_insert_with(|| (0, 0, vec![0; self.stages.len()]));
-            entry.0 += n as u64;
-            entry.1 += robust_clean;
-            entry.2.iter_mut().zip(&after).for_each(|(a, b)| *a += b);
-        }
-        current
-    }
 }
 
 impl Attack for Auto {
@@ -139,6 +90,43 @@ impl Attack for Auto {
         clip: ClipMode,
         rng: &mut dyn rand::RngCore,
     ) -> Vec<f32> {
-        self.run_eps(model, x, goal, eps, clip, rng)
+        let (d, c, n) = (model.input_dim(), model.num_classes(), goal.labels().len());
+        let ok = |logits: &[f32], i: usize, label_at: usize| {
+            !goal.is_success(label_at, super::pgd::argmax(&logits[i * c..(i + 1) * c]))
+        };
+        let clean = gradient::logits_host(model, x, n);
+        let mut robust: Vec<bool> = (0..n).map(|i| ok(&clean, i, i)).collect();
+        let mut current = x.to_vec();
+        let mut after = Vec::with_capacity(self.stages.len());
+        let robust_clean = robust.iter().filter(|&&r| r).count() as u64;
+        for stage in &self.stages {
+            let todo: Vec<usize> = (0..n).filter(|&i| robust[i]).collect();
+            if !todo.is_empty() && eps > 0.0 {
+                let xs: Vec<f32> = todo.iter().flat_map(|&i| x[i * d..(i + 1) * d].iter().copied()).collect();
+                let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
+                let sub_goal = match goal {
+                    Goal::Untargeted(_) => Goal::Untargeted(&ys),
+                    Goal::Targeted(_) => Goal::Targeted(&ys),
+                };
+                let mut adv = stage.run_one(model, &xs, sub_goal, eps, clip, rng);
+                if adv.len() != xs.len() {
+                    adv = xs.clone(); // a stage that answers in another shape fools nobody
+                }
+                enforce_budget(self.norm, &mut adv, &xs, eps, d, clip, model.bounds());
+                let logits = gradient::logits_host(model, &adv, todo.len());
+                for (j, &i) in todo.iter().enumerate() {
+                    current[i * d..(i + 1) * d].copy_from_slice(&adv[j * d..(j + 1) * d]);
+                    robust[i] = !sub_goal.is_success(j, super::pgd::argmax(&logits[j * c..(j + 1) * c]));
+                }
+            }
+            after.push(robust.iter().filter(|&&r| r).count() as u64);
+        }
+        if let Ok(mut counts) = self.counts.lock() {
+            let entry = counts.entry(eps.to_bits()).or_insert_with(|| (0, 0, vec![0; self.stages.len()]));
+            entry.0 += n as u64;
+            entry.1 += robust_clean;
+            entry.2.iter_mut().zip(&after).for_each(|(a, b)| *a += b);
+        }
+        current
     }
 }

@@ -104,8 +104,24 @@ impl Square {
         self.used.fetch_add(n as u64, Ordering::Relaxed);
         gradient::logits_host(model, x, n)
     }
+}
 
-    fn run_eps(
+impl Attack for Square {
+    fn name(&self) -> &'static str {
+        "square"
+    }
+
+    fn params(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        v["queries_used"] = self.queries_used().into();
+        v
+    }
+
+    fn norm(&self) -> Norm {
+        Norm::Linf
+    }
+
+    fn run_one(
         &self,
         model: &dyn Classifier,
         x0: &[f32],
@@ -204,34 +220,6 @@ impl Square {
             }
         }
         best
-    }
-}
-
-impl Attack for Square {
-    fn name(&self) -> &'static str {
-        "square"
-    }
-
-    fn params(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        v["queries_used"] = self.queries_used().into();
-        v
-    }
-
-    fn norm(&self) -> Norm {
-        Norm::Linf
-    }
-
-    fn run_one(
-        &self,
-        model: &dyn Classifier,
-        x: &[f32],
-        goal: Goal<'_>,
-        eps: f32,
-        clip: ClipMode,
-        rng: &mut dyn rand::RngCore,
-    ) -> Vec<f32> {
-        self.run_eps(model, x, goal, eps, clip, rng)
     }
 }
 
