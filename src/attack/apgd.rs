@@ -86,39 +86,35 @@ impl Apgd {
     }
 }
 
-/// What one run needs to know about its examples.
+/// What one run needs to know about its examples: the clean images, the goal (its labels are
+/// the ones the loss is taken of; it says what success is and whether to ascend or descend),
+/// and for APGD-T the target classes.
 struct Batch<'a> {
     x0: &'a [f32],
-    labels: &'a [u8],
+    goal: Goal<'a>,
     targets: Option<&'a [u8]>,
-    /// +1 to ascend the loss (untargeted goal), -1 to descend it (a targeted goal's CE).
-    sign: f32,
-    /// For a targeted goal: the classes to reach.
-    goal_targets: Option<&'a [u8]>,
 }
 
 impl Batch<'_> {
     fn len(&self) -> usize {
-        self.labels.len()
+        self.goal.labels().len()
     }
 
     /// Whether example `i` with prediction `pred` is fooled (the attacker's success).
     fn fooled(&self, i: usize, pred: usize) -> bool {
-        match self.goal_targets {
-            Some(t) => pred == usize::from(t[i]),
-            None => pred != usize::from(self.labels[i]),
-        }
+        self.goal.is_success(i, pred)
     }
 }
 
 /// Loss (signed so that higher is better for the attacker), its input gradient and the
 /// predictions at `x`.
 fn evaluate(model: &dyn Classifier, b: &Batch<'_>, loss: Loss, x: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
-    let g = gradient::loss_gradient(model, x, b.labels, b.targets, loss);
+    let g = gradient::loss_gradient(model, x, b.goal.labels(), b.targets, loss);
     let c = model.num_classes();
     let preds = g.logits.chunks_exact(c).map(super::pgd::argmax).collect();
-    let values = g.loss.iter().map(|v| b.sign * v).collect();
-    let grad = if b.sign == 1.0 { g.grad } else { g.grad.iter().map(|v| -v).collect() };
+    let sign = b.goal.step_sign();
+    let values = g.loss.iter().map(|v| sign * v).collect();
+    let grad = if sign == 1.0 { g.grad } else { g.grad.iter().map(|v| -v).collect() };
     (values, grad, preds)
 }
 
@@ -263,13 +259,8 @@ impl Attack for Apgd {
         let (d, c) = (model.input_dim(), model.num_classes());
         let n = goal.labels().len();
         let logits = gradient::logits_host(model, x0, n);
-        let (labels, goal_targets, sign) = match goal {
-            Goal::Untargeted(l) => (l.to_vec(), None, 1.0),
-            Goal::Targeted(t) => (t.to_vec(), Some(t.to_vec()), -1.0),
-        };
-        let probe = Batch { x0, labels: &labels, targets: None, sign, goal_targets: goal_targets.as_deref() };
         let preds: Vec<usize> = logits.chunks_exact(c).map(super::pgd::argmax).collect();
-        let mut fooled: Vec<bool> = preds.iter().enumerate().map(|(i, &p)| probe.fooled(i, p)).collect();
+        let mut fooled: Vec<bool> = preds.iter().enumerate().map(|(i, &p)| goal.is_success(i, p)).collect();
         let mut out = x0.to_vec();
         if eps == 0.0 {
             return out;
@@ -291,16 +282,10 @@ impl Attack for Apgd {
                     return out;
                 }
                 let xs: Vec<f32> = todo.iter().flat_map(|&i| x0[i * d..(i + 1) * d].iter().copied()).collect();
-                let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
+                let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
                 let ts: Vec<u8> = todo.iter().map(|&i| rank[i][pass + 1]).collect();
-                let gts: Option<Vec<u8>> = goal_targets.as_ref().map(|t| todo.iter().map(|&i| t[i]).collect());
-                let b = Batch {
-                    x0: &xs,
-                    labels: &ys,
-                    targets: (self.targets > 0).then_some(ts.as_slice()),
-                    sign,
-                    goal_targets: gts.as_deref(),
-                };
+                let sub_goal = goal.with_labels(&ys);
+                let b = Batch { x0: &xs, goal: sub_goal, targets: (self.targets > 0).then_some(ts.as_slice()) };
                 let (hit, adv) = self.single_run(model, &b, eps, clip, rng);
                 // Every example here was not fooled yet: it takes this run's point (a fooling one,
                 // else its highest-loss one), and once fooled it is never attacked again.

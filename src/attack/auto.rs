@@ -104,10 +104,7 @@ impl Attack for Auto {
             if !todo.is_empty() && eps > 0.0 {
                 let xs: Vec<f32> = todo.iter().flat_map(|&i| x[i * d..(i + 1) * d].iter().copied()).collect();
                 let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
-                let sub_goal = match goal {
-                    Goal::Untargeted(_) => Goal::Untargeted(&ys),
-                    Goal::Targeted(_) => Goal::Targeted(&ys),
-                };
+                let sub_goal = goal.with_labels(&ys);
                 let mut adv = stage.run_one(model, &xs, sub_goal, eps, clip, rng);
                 if adv.len() != xs.len() {
                     adv = xs.clone(); // a stage that answers in another shape fools nobody

@@ -20,6 +20,14 @@ impl<'a> Goal<'a> {
         }
     }
 
+    /// The same kind of goal for other labels (e.g. the subset of examples still to attack).
+    pub fn with_labels<'b>(&self, labels: &'b [u8]) -> Goal<'b> {
+        match self {
+            Goal::Untargeted(_) => Goal::Untargeted(labels),
+            Goal::Targeted(_) => Goal::Targeted(labels),
+        }
+    }
+
     /// +1 to ascend the loss (untargeted), -1 to descend it (targeted).
     pub fn step_sign(&self) -> f32 {
         match self {
