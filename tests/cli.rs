@@ -620,11 +620,11 @@ fn l2_attacks_and_losses_from_the_cli_and_the_judge_checks_l2_budgets() {
 }
 
 #[test]
-fn apgd_and_apgd_t_sets_are_made_and_judged() {
+fn apgd_apgd_t_and_fab_t_sets_are_made_and_judged() {
     let w = world();
     let m = w.train("m.safetensors", 0);
     let clean = f(&rows(&w.eval_json(&m, &[]))[0], "accuracy");
-    for (name, extra) in [("apgd", vec!["--loss", "dlr"]), ("apgd-t", vec![])] {
+    for (name, extra) in [("apgd", vec!["--loss", "dlr"]), ("apgd-t", vec![]), ("fab-t", vec![])] {
         let adv = w.path(&format!("{name}.safetensors"));
         let mut args = vec!["--attack", name, "--eps", "0.2", "--steps", "20"];
         args.extend(extra);
@@ -670,9 +670,13 @@ fn auto_reports_the_accuracy_after_each_stage() {
     let v = w.eval_json(&m, &["--attack", "auto", "--eps", "0.2"]);
     let stages = v["params"]["robust_after_each_stage"][0]["stages"].as_array().expect("stages").clone();
     let names: Vec<&str> = stages.iter().map(|s| s["after"].as_str().unwrap_or("")).collect();
-    assert_eq!(names, ["apgd", "apgd-t", "square"], "{v}");
-    assert_eq!(stages[2]["accuracy"].as_f64(), Some(f(&rows(&v)[1], "accuracy")), "{v}");
-    assert_eq!(v["params"]["standard"], false, "{v}");
+    assert_eq!(names, ["apgd", "apgd-t", "fab-t", "square"], "{v}");
+    assert_eq!(stages[3]["accuracy"].as_f64(), Some(f(&rows(&v)[1], "accuracy")), "{v}");
+    assert_eq!(v["params"]["standard"], true, "{v}");
     let text = w.run(&["eval"], &["--model", m.to_str().unwrap(), "--attack", "auto", "--eps", "0.2"]);
-    assert!(text.ok().stdout.contains("eps 0.2: clean") && text.stdout.contains("without FAB-T"), "{}", text.stdout);
+    assert!(
+        text.ok().stdout.contains("eps 0.2: clean") && text.stdout.contains("(AutoAttack's standard sequence)"),
+        "{}",
+        text.stdout
+    );
 }

@@ -277,6 +277,15 @@ const CASES: &[(&str, &[&str])] = &[
     ("attack --model {model} --attack apgd --eps 0.1 --loss cw --out {new}", &["--loss", "APGD takes ce or dlr"]),
     ("attack --model {model} --attack apgd --eps 0.1 --steps 0 --out {new}", &["--steps", "between 1 and"]),
     (
+        "attack --model {model} --attack fab-t --eps 0.1 --loss ce --out {new}",
+        &["--loss has no effect with --attack fab-t"],
+    ),
+    ("attack --model {model} --attack fab-t --eps 0.1 --restarts 0 --out {new}", &["--restarts", "between 1 and"]),
+    (
+        "eval --model {model} --attack fab-t --eps 0.1 --queries 10",
+        &["--queries has no effect without --attack square"],
+    ),
+    (
         "attack --model {model} --attack square --eps 0.1 --steps 10 --out {new}",
         &["--steps has no effect with --attack square"],
     ),

@@ -73,7 +73,7 @@ fn linf_projection_stays_in_ball() {
 
 /// Every attack variant the conformance test covers, with the loss it ascends.
 fn attacks() -> Vec<(&'static str, Box<dyn Attack>, redblue::attack::Loss)> {
-    use redblue::attack::{Apgd, Loss};
+    use redblue::attack::{Apgd, Fab, Loss};
     let pgd = |name, p: Pgd| (name, Box::new(p.clone()) as Box<dyn Attack>, p.loss);
     vec![
         pgd("fgsm", Pgd::fgsm()),
@@ -91,6 +91,12 @@ fn attacks() -> Vec<(&'static str, Box<dyn Attack>, redblue::attack::Loss)> {
             Loss::Dlr,
         ),
         ("square", Box::new(redblue::attack::Square::with_queries(200)), Loss::Cw),
+        ("fab-t", Box::new(Fab { iterations: 20, targets: 3, ..Fab::targeted(Norm::Linf) }), Loss::Cw),
+        (
+            "fab-t-l2-restarts",
+            Box::new(Fab { iterations: 20, targets: 2, restarts: 2, ..Fab::targeted(Norm::L2) }),
+            Loss::Cw,
+        ),
     ]
 }
 
@@ -394,5 +400,56 @@ fn auto_is_the_per_example_worst_case_over_its_stages() {
         s.rows
     );
     assert_eq!(s.params["standard"], false);
-    assert_eq!(s.params["missing"][0], "fab-t");
+    assert_eq!(s.params["missing"][0], "custom stages");
+    assert_eq!(Auto::standard(Norm::Linf).params()["standard"], true);
+    assert_eq!(Auto::standard(Norm::L2).params()["missing"][0], "square-l2");
+}
+
+/// FAB-T is a minimum-norm attack: each distance it reports is attained by a misclassified
+/// point at exactly that distance; the sweep's rows are its distance curve; one budget alone
+/// gives the same images as the curve (one restart: each run is independent of the others);
+/// and the curve agrees with fixed-budget attacks run at each eps.
+#[test]
+fn fab_min_norm_curve_is_attained_and_agrees_with_fixed_eps_attacks() {
+    use redblue::attack::{Apgd, Fab};
+    let model = small_model(51);
+    let (x, _) = random_batch(150, 16, 4, 52);
+    let logits = gradient::logits_host(&model, &x, 150);
+    let mut y: Vec<u8> = logits.chunks_exact(4).map(|r| redblue::attack::pgd::argmax(r) as u8).collect();
+    y[3] = (y[3] + 1) % 4; // misclassified from the start: distance 0
+    for norm in [Norm::Linf, Norm::L2] {
+        let fab = Fab { targets: 3, ..Fab::targeted(norm) };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let found = fab.min_norm(&model, &x, Goal::Untargeted(&y), ClipMode::Clipped, 1.0, &mut rng);
+        assert_eq!(found.distances[3], 0.0);
+        let adv_logits = gradient::logits_host(&model, &found.images, 150);
+        for (i, &dist) in found.distances.iter().enumerate() {
+            let (a, c) = (&found.images[i * 16..(i + 1) * 16], &x[i * 16..(i + 1) * 16]);
+            if dist.is_finite() && dist > 0.0 {
+                let pred = redblue::attack::pgd::argmax(&adv_logits[i * 4..(i + 1) * 4]);
+                assert_ne!(pred, y[i] as usize, "{norm:?}: example {i}'s point at {dist} is not adversarial");
+                assert_eq!(norm.distance(a, c), dist, "{norm:?}: example {i}");
+                assert!(a.iter().all(|v| (0.0..=1.0).contains(v)));
+            }
+        }
+        let (scale, fixed): (f32, Box<dyn Attack>) = match norm {
+            Norm::Linf => (1.0, Box::new(Apgd { targets: 3, ..Apgd::targeted(norm) })),
+            Norm::L2 => (3.0, Box::new(Apgd { targets: 3, ..Apgd::targeted(norm) })),
+        };
+        let eps: Vec<f64> = [0.05f64, 0.1, 0.15, 0.2].iter().map(|e| e * f64::from(scale)).collect();
+        let cfg = SweepConfig { eps: eps.clone(), clip: ClipMode::Clipped, batch_size: 50, seed: 3 };
+        let curve = eval::sweep(&model, &fab, &x, &y, &cfg, &mut |_, _| {}).expect("fab sweep");
+        let apgd = eval::sweep(&model, fixed.as_ref(), &x, &y, &cfg, &mut |_, _| {}).expect("apgd sweep");
+        for (k, &e) in eps.iter().enumerate() {
+            let row = curve.rows[k + 1].accuracy;
+            assert!((row - found.robust_accuracy(e as f32)).abs() < 1e-12, "{norm:?} eps {e}: row {row} vs curve");
+            let one = SweepConfig { eps: vec![e], ..cfg.clone() };
+            let alone = eval::sweep(&model, &fab, &x, &y, &one, &mut |_, _| {}).expect("one eps").rows[1].accuracy;
+            assert_eq!(alone, row, "{norm:?} eps {e}: one budget alone differs from the curve");
+            let fixed_acc = apgd.rows[k + 1].accuracy;
+            eprintln!("{norm:?} eps {e}: FAB-T {row}, APGD-T {fixed_acc}");
+            assert!((row - fixed_acc).abs() <= 0.04, "{norm:?} eps {e}: FAB-T {row} vs APGD-T {fixed_acc}");
+        }
+        assert!(curve.rows[1].accuracy > curve.rows[4].accuracy, "{norm:?}: a flat curve tests nothing");
+    }
 }

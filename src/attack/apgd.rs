@@ -18,7 +18,6 @@
 use super::{gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// APGD's configuration.
@@ -131,7 +130,7 @@ impl Apgd {
     ) -> (Vec<bool>, Vec<f32>) {
         let (m, d) = (b.len(), model.input_dim());
         let bounds = (clip == ClipMode::Clipped).then_some(model.bounds());
-        let mut x = start(self.norm, b.x0, eps, d, rng);
+        let mut x = self.norm.surface_start(b.x0, &vec![eps; m], d, rng);
         if let Some(bd) = bounds {
             super::norm::clamp(&mut x, bd);
         }
@@ -208,25 +207,6 @@ impl Apgd {
         }
         (fooled, out)
     }
-}
-
-/// The random start: L-inf `x + eps·t/max|t|`, `t` uniform in [-1, 1]^d; L2 `x + eps·t/|t|`,
-/// `t` Gaussian (each image on its own).
-fn start(norm: Norm, x0: &[f32], eps: f32, d: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
-    let mut out = Vec::with_capacity(x0.len());
-    for row in x0.chunks(d.max(1)) {
-        let t: Vec<f32> = match norm {
-            Norm::Linf => row.iter().map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
-            Norm::L2 => row.iter().map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect(),
-        };
-        let scale = match norm {
-            Norm::Linf => t.iter().fold(0.0f32, |m, v| m.max(v.abs())),
-            Norm::L2 => t.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt() as f32,
-        };
-        let k = eps / (scale + 1e-12);
-        out.extend(row.iter().zip(&t).map(|(c, v)| c + k * v));
-    }
-    out
 }
 
 impl Attack for Apgd {

@@ -1,16 +1,16 @@
 //! `--attack auto`: attacks in sequence, AutoAttack style (Croce & Hein 2020,
 //! arXiv:2003.01690, section 5): each stage runs only on the examples every earlier stage
 //! failed to fool, each from the clean image, and an example's first fooling image is kept
-//! (the per-example worst case). The stages today: APGD-CE, APGD-T (9 targets) and, for L-inf,
-//! Square with 5000 queries. AutoAttack's standard run also has FAB-T between APGD-T and
-//! Square; redblue does not have FAB yet, so this is not yet the full standard, and the
-//! attack's parameters say so (`"standard": false`, `"missing": ["fab-t"]`).
+//! (the per-example worst case). The stages are AutoAttack's "standard" version: APGD-CE,
+//! APGD-T (9 targets), FAB-T (9 targets) and Square with 5000 queries, each with one restart.
+//! Square is L-inf only in redblue so far, so the L2 sequence lacks it and its parameters say
+//! so (`"standard": false`, `"missing": ["square-l2"]`).
 //!
 //! The parameters also report, per eps and stage, how many examples were still robust after
 //! that stage (summed over every batch the attack ran on), so a report can show the accuracy
 //! after each stage.
 
-use super::{enforce_budget, gradient, Apgd, Attack, ClipMode, Goal, Loss, Norm, Square};
+use super::{enforce_budget, gradient, Apgd, Attack, ClipMode, Fab, Goal, Loss, Norm, Square};
 use crate::model::Classifier;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,24 +23,34 @@ type Counts = (u64, u64, Vec<u64>);
 pub struct Auto {
     stages: Vec<Box<dyn Attack>>,
     norm: Norm,
+    /// What this sequence lacks of AutoAttack's standard one (empty: it is the standard).
+    missing: Vec<&'static str>,
     /// eps (as f32 bits) -> its counts.
     counts: Mutex<BTreeMap<u32, Counts>>,
 }
 
 impl Auto {
-    /// APGD-CE, APGD-T and (L-inf only) Square, with their standard settings.
+    /// APGD-CE, APGD-T, FAB-T and (L-inf only) Square, with their standard settings.
     pub fn standard(norm: Norm) -> Self {
         let mut stages: Vec<Box<dyn Attack>> =
-            vec![Box::new(Apgd::new(Loss::Ce, norm)), Box::new(Apgd::targeted(norm))];
+            vec![Box::new(Apgd::new(Loss::Ce, norm)), Box::new(Apgd::targeted(norm)), Box::new(Fab::targeted(norm))];
+        let mut missing = Vec::new();
         if norm == Norm::Linf {
             stages.push(Box::new(Square::standard()));
+        } else {
+            missing.push("square-l2");
         }
-        Self::with_stages(stages, norm)
+        Auto { missing, ..Self::with_stages(stages, norm) }
     }
 
-    /// Any sequence of stages sharing `norm`.
+    /// Any sequence of stages sharing `norm` (not AutoAttack's standard).
     pub fn with_stages(stages: Vec<Box<dyn Attack>>, norm: Norm) -> Self {
-        Auto { stages, norm, counts: Mutex::new(BTreeMap::new()) }
+        Auto { stages, norm, missing: vec!["custom stages"], counts: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Whether this is AutoAttack's standard sequence with every stage.
+    pub fn is_standard(&self) -> bool {
+        self.missing.is_empty()
     }
 }
 
@@ -71,8 +81,8 @@ impl Attack for Auto {
         }
         serde_json::json!({
             "stages": stages,
-            "standard": false,
-            "missing": ["fab-t"],
+            "standard": self.is_standard(),
+            "missing": self.missing,
             "robust_after_each_stage": after,
         })
     }

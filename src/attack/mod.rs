@@ -7,6 +7,7 @@
 
 pub mod apgd;
 pub mod auto;
+pub mod fab;
 pub mod goal;
 pub mod gradient;
 pub mod loss;
@@ -16,6 +17,7 @@ pub mod square;
 
 pub use apgd::Apgd;
 pub use auto::Auto;
+pub use fab::Fab;
 pub use goal::Goal;
 pub use loss::Loss;
 pub use norm::Norm;
@@ -26,7 +28,7 @@ use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
 
 /// The attack names redblue writes into adversarial-set files; a set naming another is refused.
-pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t", "square", "auto"];
+pub const KNOWN: &[&str] = &["fgsm", "pgd", "apgd", "apgd-t", "fab-t", "square", "auto"];
 
 /// Whether adversarial images are clipped to the model's valid input range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -152,6 +152,25 @@ impl Norm {
             }
         }
     }
+    /// A random point at distance `radii[i]` from image `i` of `x0` (APGD's and FAB's starts):
+    /// L-inf `x + r·t/max|t|` with `t` uniform in [-1, 1]^d; L2 `x + r·t/|t|` with `t`
+    /// Gaussian. Not clipped.
+    pub fn surface_start(self, x0: &[f32], radii: &[f32], dim: usize, rng: &mut dyn rand::RngCore) -> Vec<f32> {
+        let mut out = Vec::with_capacity(x0.len());
+        for (row, &r) in x0.chunks(dim.max(1)).zip(radii) {
+            let t: Vec<f32> = match self {
+                Norm::Linf => row.iter().map(|_| rng.gen_range(-1.0f32..=1.0)).collect(),
+                Norm::L2 => row.iter().map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal)).collect(),
+            };
+            let scale = match self {
+                Norm::Linf => t.iter().fold(0.0f32, |m, v| m.max(v.abs())),
+                Norm::L2 => l2(t.iter().copied()) as f32,
+            };
+            let k = r / (scale + 1e-12);
+            out.extend(row.iter().zip(&t).map(|(c, v)| c + k * v));
+        }
+        out
+    }
 }
 
 /// Euclidean length, summed in f64.

@@ -211,17 +211,20 @@ pub enum AttackKind {
     Apgd,
     /// APGD-T: targeted DLR toward each of the top 9 other classes in turn.
     ApgdT,
+    /// FAB-T (Croce & Hein 2019): targeted minimum-norm boundary attack over the top 9 other
+    /// classes; one run gives every listed eps.
+    FabT,
     /// Square Attack (Andriushchenko et al. 2019): black-box random search, logits only.
     Square,
-    /// APGD-CE, then APGD-T, then (L-inf) Square, each on the points still robust; the
-    /// per-example worst case (AutoAttack's sequence, without FAB-T for now).
+    /// AutoAttack's standard sequence: APGD-CE, APGD-T, FAB-T, Square (L-inf; L2 without
+    /// Square for now), each on the points still robust; the per-example worst case.
     Auto,
 }
 
 /// Attack settings shared by `attack` and `eval`.
 #[derive(Args, Debug, Clone)]
 pub struct AttackOpts {
-    /// PGD/APGD: gradient steps (default 40 for PGD, 100 for APGD).
+    /// PGD/APGD/FAB-T: gradient steps (default 40 for PGD, 100 for APGD and FAB-T).
     #[arg(long)]
     pub steps: Option<usize>,
     /// PGD: step size as a fraction of eps (default 2.5/steps).

@@ -338,6 +338,16 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dy
             s.validate()?;
             return Ok(Box::new(s));
         }
+        AttackKind::FabT => {
+            let why =
+                "with --attack fab-t (a minimum-norm search: it starts at the clean image and steps to the boundary)";
+            g.refuse(&["rel_step", "no_random_start", "loss"], why)?;
+            let mut f = redblue::attack::Fab::targeted(norm_of(o));
+            f.iterations = o.steps.unwrap_or(f.iterations);
+            f.restarts = o.restarts;
+            f.validate()?;
+            return Ok(Box::new(f));
+        }
         AttackKind::Apgd | AttackKind::ApgdT => {
             let why = "with --attack apgd/apgd-t (step sizes adapt on their own; every run starts at random)";
             g.refuse(&["rel_step", "no_random_start"], why)?;
@@ -572,6 +582,13 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                 )?;
                 bar.finish();
                 if let Some(after) = s.params["robust_after_each_stage"].as_array() {
+                    let missing: Vec<&str> =
+                        s.params["missing"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();
+                    let which = if missing.is_empty() {
+                        "AutoAttack's standard sequence".to_string()
+                    } else {
+                        format!("not AutoAttack's standard: without {}", missing.join(", "))
+                    };
                     for e in after {
                         let stages: Vec<String> = e["stages"]
                             .as_array()
@@ -586,7 +603,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                             })
                             .collect();
                         notes.push(format!(
-                            "eps {}: clean {:.4}, {} (AutoAttack's sequence without FAB-T)",
+                            "eps {}: clean {:.4}, {} ({which})",
                             render::eps(e["eps"].as_f64().unwrap_or(f64::NAN)),
                             e["clean_accuracy"].as_f64().unwrap_or(f64::NAN),
                             stages.join(", ")

@@ -1,0 +1,496 @@
+//! FAB-T: the targeted Fast Adaptive Boundary attack, a minimum-norm attack.
+//!
+//! Croce & Hein, "Minimally distorted Adversarial Examples with a Fast Adaptive Boundary
+//! Attack", ICML 2020, arXiv:1907.02044 (Algorithm 1), in its targeted form as AutoAttack runs
+//! it (arXiv:2003.01690, section 4). Norms: L-inf and L2. Defaults in pixel units as in
+//! AutoAttack's standard run: 100 iterations, one restart, the 9 highest-scoring other classes
+//! of the clean image as targets in turn, alpha_max 0.1, overshoot eta 1.05, backward step beta
+//! 0.9.
+//!
+//! Each iteration linearises the margin `f(x) = z_t(x) - z_y(x)` at the current point `x` (one
+//! forward pass and one vector-Jacobian product: `w = grad f`), and projects both `x` and the
+//! clean image `x0` onto the hyperplane `f(x) + w·(z - x) = 0` intersected with the pixel box,
+//! each by the smallest perturbation in the attack's norm ([`project_hyperplane`]). The next
+//! point mixes the two, `(x + eta·d_x)(1 - a) + (x0 + eta·d_0) a` with
+//! `a = min(|d_x| / (|d_x| + |d_0|), alpha_max)`, which biases it toward the clean image. Once
+//! a point is misclassified it is kept if it is the closest so far and the search steps back
+//! toward the clean image, `x0 + beta (x - x0)`. Restarts after the first start at a random
+//! point at half the smaller of the best distance found so far and eps.
+//!
+//! A success is any misclassification (as in AutoAttack: the target only steers the search).
+//! Because FAB minimises the distance rather than working inside one budget, one run gives
+//! each example's distance to the nearest adversarial point found ([`Fab::min_norm`]), and with
+//! it the whole robust-accuracy-vs-eps curve; [`Attack::run_multi`] over several budgets uses
+//! that single run.
+
+use super::{Attack, ClipMode, Goal, Norm};
+use crate::error::{Error, Result};
+use crate::model::Classifier;
+use serde::{Deserialize, Serialize};
+
+/// FAB-T's configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fab {
+    /// Iterations per run.
+    pub iterations: usize,
+    /// Runs per target, the first from the clean image, the others from random points.
+    pub restarts: usize,
+    /// How many of the clean image's highest-scoring other classes are targeted in turn.
+    pub targets: usize,
+    /// The norm whose distance is minimised.
+    pub norm: Norm,
+    /// Largest weight of the clean image's projection in each step (alpha_max).
+    pub alpha_max: f32,
+    /// Overshoot of each projection (eta).
+    pub eta: f32,
+    /// Backward step toward the clean image after a success (beta).
+    pub beta: f32,
+}
+
+/// Each example's closest adversarial point: the distance (0 for an example the model already
+/// gets wrong, infinity where none was found) and the point (the clean image where none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinNorm {
+    /// Per example, the distance in the attack's norm.
+    pub distances: Vec<f32>,
+    /// Per example, the adversarial point, flat `[n, dim]`.
+    pub images: Vec<f32>,
+}
+
+impl MinNorm {
+    /// The share of examples whose distance exceeds `eps`: the robust accuracy FAB certifies
+    /// nothing about but can attest no lower than.
+    pub fn robust_accuracy(&self, eps: f32) -> f64 {
+        let robust = self.distances.iter().filter(|&&d| d > eps).count();
+        robust as f64 / self.distances.len().max(1) as f64
+    }
+
+    /// The images an attack at budget `eps` hands over: the adversarial point where its
+    /// distance is within `eps`, else the clean image.
+    pub fn at(&self, x0: &[f32], eps: f32, dim: usize) -> Vec<f32> {
+        let mut out = x0.to_vec();
+        for (i, &d) in self.distances.iter().enumerate() {
+            if d <= eps {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&self.images[i * dim..(i + 1) * dim]);
+            }
+        }
+        out
+    }
+}
+
+impl Fab {
+    /// FAB-T with AutoAttack's standard settings.
+    pub fn targeted(norm: Norm) -> Self {
+        Fab { iterations: 100, restarts: 1, targets: 9, norm, alpha_max: 0.1, eta: 1.05, beta: 0.9 }
+    }
+
+    /// Rejects impossible settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.iterations == 0 || self.iterations > 100_000 {
+            return Err(Error::param("--steps", self.iterations, "must be between 1 and 100000"));
+        }
+        if self.restarts == 0 || self.restarts > 10_000 {
+            return Err(Error::param("--restarts", self.restarts, "must be between 1 and 10000"));
+        }
+        if self.targets == 0 {
+            return Err(Error::param("targets", 0, "FAB-T needs at least one target class"));
+        }
+        let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !(unit(self.alpha_max) && unit(self.beta) && self.eta.is_finite() && self.eta >= 1.0) {
+            return Err(Error::param("fab", format!("{self:?}"), "needs alpha_max, beta in [0, 1] and eta >= 1"));
+        }
+        Ok(())
+    }
+
+    /// Every target and restart on every example, keeping each example's closest adversarial
+    /// point. Random restarts start within `start_eps` (and within half the best distance).
+    pub fn min_norm(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        goal: Goal<'_>,
+        clip: ClipMode,
+        start_eps: f32,
+        rng: &mut dyn rand::RngCore,
+    ) -> MinNorm {
+        self.search(model, x0, goal, clip, start_eps, None, rng)
+    }
+
+    /// The search behind [`Fab::min_norm`] and [`Attack::run_one`]. With `stop_at = Some(eps)`
+    /// an example leaves the search once it is fooled within `eps` (AutoAttack's use).
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        goal: Goal<'_>,
+        clip: ClipMode,
+        start_eps: f32,
+        stop_at: Option<f32>,
+        rng: &mut dyn rand::RngCore,
+    ) -> MinNorm {
+        let (d, c, n) = (model.input_dim(), model.num_classes(), goal.labels().len());
+        let logits = super::gradient::logits_host(model, x0, n);
+        let mut best = MinNorm { distances: vec![f32::INFINITY; n], images: x0.to_vec() };
+        // Per example: the class to leave, and the targets in order.
+        let mut plan: Vec<(u8, Vec<u8>)> = Vec::with_capacity(n);
+        for (i, row) in logits.chunks_exact(c).enumerate() {
+            let pred = super::pgd::argmax(row);
+            if goal.is_success(i, pred) {
+                best.distances[i] = 0.0;
+            }
+            match goal {
+                Goal::Untargeted(y) => {
+                    let mut order: Vec<u8> = (0..c as u8).filter(|&k| k != y[i]).collect();
+                    order.sort_by(|&a, &b| row[usize::from(b)].total_cmp(&row[usize::from(a)]));
+                    order.truncate(self.targets);
+                    plan.push((y[i], order));
+                }
+                Goal::Targeted(t) => plan.push((pred as u8, vec![t[i]])),
+            }
+        }
+        let bounds = (clip == ClipMode::Clipped).then_some(model.bounds());
+        let passes = plan.iter().map(|p| p.1.len()).max().unwrap_or(0);
+        for pass in 0..passes {
+            for restart in 0..self.restarts {
+                let done = |dist: f32| dist == 0.0 || stop_at.is_some_and(|e| dist <= e);
+                let todo: Vec<usize> = (0..n).filter(|&i| pass < plan[i].1.len() && !done(best.distances[i])).collect();
+                if todo.is_empty() {
+                    continue;
+                }
+                let xs: Vec<f32> = todo.iter().flat_map(|&i| x0[i * d..(i + 1) * d].iter().copied()).collect();
+                let ys: Vec<u8> = todo.iter().map(|&i| plan[i].0).collect();
+                let ts: Vec<u8> = todo.iter().map(|&i| plan[i].1[pass]).collect();
+                let start = (restart > 0).then(|| {
+                    let radii: Vec<f32> = todo.iter().map(|&i| 0.5 * best.distances[i].min(start_eps)).collect();
+                    let mut s = self.norm.surface_start(&xs, &radii, d, rng);
+                    if let Some(bd) = bounds {
+                        super::norm::clamp(&mut s, bd);
+                    }
+                    s
+                });
+                let success = |k: usize, pred: usize| match goal {
+                    Goal::Untargeted(_) => pred != usize::from(ys[k]),
+                    Goal::Targeted(_) => pred == usize::from(ts[k]),
+                };
+                let run = Run { model, x0: &xs, ys: &ys, ts: &ts, bounds, success: &success };
+                let found = self.single_run(&run, start);
+                for (k, &i) in todo.iter().enumerate() {
+                    if found.distances[k] < best.distances[i] {
+                        best.distances[i] = found.distances[k];
+                        best.images[i * d..(i + 1) * d].copy_from_slice(&found.images[k * d..(k + 1) * d]);
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    /// One run of Algorithm 1 from the clean images (or from `start`).
+    fn single_run(&self, r: &Run<'_>, start: Option<Vec<f32>>) -> MinNorm {
+        let (d, c, m) = (r.model.input_dim(), r.model.num_classes(), r.ys.len());
+        let mut x = start.unwrap_or_else(|| r.x0.to_vec());
+        let mut best = MinNorm { distances: vec![f32::INFINITY; m], images: r.x0.to_vec() };
+        let (mut d1, mut d2) = (vec![0.0f32; d], vec![0.0f32; d]);
+        let mut scratch = Vec::new();
+        crate::backend::flush_denormals();
+        for _ in 0..self.iterations {
+            // f = z_t - z_y and its input gradient w, in one forward pass and one VJP.
+            let (logits, w) = r.model.forward_vjp(&x, m, &mut |logits: &[f32]| {
+                let mut dl = vec![0.0f32; logits.len()];
+                for (k, row) in dl.chunks_exact_mut(c).enumerate() {
+                    row[usize::from(r.ts[k])] += 1.0;
+                    row[usize::from(r.ys[k])] -= 1.0;
+                }
+                dl
+            });
+            for k in 0..m {
+                let rows = k * d..(k + 1) * d;
+                let (wk, x0k) = (&w[rows.clone()], &r.x0[rows.clone()]);
+                let f =
+                    f64::from(logits[k * c + usize::from(r.ts[k])]) - f64::from(logits[k * c + usize::from(r.ys[k])]);
+                let xk = &mut x[rows];
+                // The linearised boundary: w·z = w·x - f.
+                let b = dot(wk, xk) - f;
+                project_hyperplane(self.norm, xk, wk, b, r.bounds, &mut d1, &mut scratch);
+                project_hyperplane(self.norm, x0k, wk, b, r.bounds, &mut d2, &mut scratch);
+                let (a1, a2) = (length(self.norm, &d1).max(1e-8), length(self.norm, &d2).max(1e-8));
+                let alpha = (a1 / (a1 + a2)).clamp(0.0, f64::from(self.alpha_max)) as f32;
+                for j in 0..d {
+                    let v = (xk[j] + self.eta * d1[j]) * (1.0 - alpha) + (x0k[j] + self.eta * d2[j]) * alpha;
+                    xk[j] = r.bounds.map_or(v, |(lo, hi)| v.clamp(lo, hi));
+                }
+            }
+            let logits = super::gradient::logits_host(r.model, &x, m);
+            for k in 0..m {
+                if !(r.success)(k, super::pgd::argmax(&logits[k * c..(k + 1) * c])) {
+                    continue;
+                }
+                let rows = k * d..(k + 1) * d;
+                let dist = self.norm.distance(&x[rows.clone()], &r.x0[rows.clone()]);
+                if dist < best.distances[k] {
+                    best.distances[k] = dist;
+                    best.images[rows.clone()].copy_from_slice(&x[rows.clone()]);
+                }
+                for (v, &o) in x[rows.clone()].iter_mut().zip(&r.x0[rows]) {
+                    *v = o + (*v - o) * self.beta;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// What one run works on: the model, the clean images, the classes to leave and to reach, the
+/// box, and what counts as a success for example `k` predicted as `pred`.
+struct Run<'a> {
+    model: &'a dyn Classifier,
+    x0: &'a [f32],
+    ys: &'a [u8],
+    ts: &'a [u8],
+    bounds: Option<(f32, f32)>,
+    success: &'a (dyn Fn(usize, usize) -> bool + Sync),
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+}
+
+fn length(norm: Norm, v: &[f32]) -> f64 {
+    match norm {
+        Norm::Linf => v.iter().fold(0.0f64, |m, x| m.max(f64::from(x.abs()))),
+        Norm::L2 => v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt(),
+    }
+}
+
+/// The smallest perturbation `d` (in `norm`) with `w·(p + d) = b` and `p + d` inside `bounds`
+/// (no box when `None`), written into `out`. When no point of the box reaches the hyperplane,
+/// `d` moves to the box corner that brings `w·(p + d)` closest to `b`.
+///
+/// Every coordinate moves in the direction that brings `w·x` toward `b`, by `min(lambda·s_i,
+/// u_i)`: `u_i` is its room to the box in that direction, `s_i = 1` for L-inf (a common step)
+/// and `|w_i|` for L2 (the KKT conditions of the Euclidean projection, clipped to the box).
+/// The progress `g(lambda) = sum_i |w_i| min(lambda·s_i, u_i)` is piecewise linear and
+/// increasing, so `lambda` is found exactly by a selection over its breakpoints `u_i / s_i`
+/// (expected linear time, no sort). `scratch` is reused between calls.
+pub fn project_hyperplane(
+    norm: Norm,
+    p: &[f32],
+    w: &[f32],
+    b: f64,
+    bounds: Option<(f32, f32)>,
+    out: &mut [f32],
+    scratch: &mut Vec<(f64, f64, f64)>,
+) {
+    out.iter_mut().for_each(|v| *v = 0.0);
+    let need = b - dot(w, p);
+    if need == 0.0 || !need.is_finite() {
+        return;
+    }
+    let up = need > 0.0;
+    // Per coordinate: the direction it moves (+1 or -1), its room and its rate.
+    let room = |i: usize| -> f64 {
+        let dir_up = (w[i] > 0.0) == up;
+        match bounds {
+            None => f64::INFINITY,
+            Some((_, hi)) if dir_up => (f64::from(hi) - f64::from(p[i])).max(0.0),
+            Some((lo, _)) => (f64::from(p[i]) - f64::from(lo)).max(0.0),
+        }
+    };
+    let rate = |wi: f64| match norm {
+        Norm::Linf => 1.0,
+        Norm::L2 => wi,
+    };
+    // (breakpoint u_i / s_i, |w_i| u_i, |w_i| s_i) of every coordinate that can move.
+    scratch.clear();
+    for (i, &wi) in w.iter().enumerate() {
+        let a = f64::from(wi.abs());
+        let u = room(i);
+        if a > 0.0 && u > 0.0 {
+            let s = rate(a);
+            scratch.push((u / s, a * u, a * s));
+        }
+    }
+    let target = need.abs();
+    // Coordinates known to be saturated at lambda* add their full progress to `fixed`, those
+    // known not to be add their rate to `slope`.
+    let (mut fixed, mut slope) = (0.0f64, 0.0f64);
+    let mut cand: &mut [(f64, f64, f64)] = scratch;
+    while !cand.is_empty() {
+        let mid = cand.len() / 2;
+        let (left, pivot, right) = cand.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
+        let beta = pivot.0;
+        let below: f64 = left.iter().map(|e| e.1).sum();
+        let above: f64 = right.iter().map(|e| e.2).sum::<f64>() + pivot.2;
+        let g = if beta.is_finite() { fixed + below + beta * (slope + above) } else { f64::INFINITY };
+        if g >= target {
+            slope += above;
+            cand = left;
+        } else {
+            fixed += below + pivot.1;
+            cand = right;
+        }
+    }
+    let lambda = if slope > 0.0 { ((target - fixed) / slope).max(0.0) } else { f64::INFINITY };
+    for (i, (o, &wi)) in out.iter_mut().zip(w).enumerate() {
+        let a = f64::from(wi.abs());
+        if a == 0.0 {
+            continue;
+        }
+        let step = (lambda * rate(a)).min(room(i));
+        let dir = if (wi > 0.0) == up { 1.0 } else { -1.0 };
+        *o = (dir * step) as f32;
+    }
+}
+
+impl Attack for Fab {
+    fn name(&self) -> &'static str {
+        "fab-t"
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn norm(&self) -> Norm {
+        self.norm
+    }
+
+    /// AutoAttack's use: each example leaves the search once fooled within `eps`.
+    fn run_one(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: f32,
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        if eps == 0.0 {
+            return x.to_vec();
+        }
+        let found = self.search(model, x, goal, clip, eps, Some(eps), rng);
+        found.at(x, eps, model.input_dim())
+    }
+
+    /// One minimum-norm search for all budgets (one budget: [`Attack::run_one`]). With one
+    /// restart both give the same images at every budget: each example's run for each target
+    /// starts at its clean image and does not depend on the others.
+    fn run_multi(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        goal: Goal<'_>,
+        eps: &[f32],
+        clip: ClipMode,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<Vec<f32>> {
+        if eps.len() == 1 {
+            return vec![self.run_one(model, x, goal, eps[0], clip, rng)];
+        }
+        let largest = eps.iter().copied().fold(0.0f32, f32::max);
+        let found = self.min_norm(model, x, goal, clip, largest, rng);
+        eps.iter().map(|&e| if e == 0.0 { x.to_vec() } else { found.at(x, e, model.input_dim()) }).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The projection lands on the hyperplane inside the box (or at the best corner when the
+    /// box cannot reach it), and no nearby point of the hyperplane in the box is closer.
+    fn check(norm: Norm, p: &[f32], w: &[f32], b: f64, bounds: Option<(f32, f32)>) {
+        let mut d = vec![0.0f32; p.len()];
+        project_hyperplane(norm, p, w, b, bounds, &mut d, &mut Vec::new());
+        let moved: Vec<f32> = p.iter().zip(&d).map(|(a, b)| a + b).collect();
+        if let Some((lo, hi)) = bounds {
+            assert!(moved.iter().all(|v| (lo - 1e-6..=hi + 1e-6).contains(v)), "left the box");
+        }
+        let reach = dot(w, &moved);
+        // The best reachable value in the box, moving every coordinate to its favourable bound.
+        let corner: Vec<f32> = match bounds {
+            Some((lo, hi)) => w
+                .iter()
+                .zip(p)
+                .map(|(&wi, &pi)| {
+                    if wi == 0.0 {
+                        pi
+                    } else if (wi > 0.0) == (b > dot(w, p)) {
+                        hi
+                    } else {
+                        lo
+                    }
+                })
+                .collect(),
+            None => p.to_vec(), // only reached when w = 0: nothing can move
+        };
+        let feasible = w.iter().any(|&v| v != 0.0) && bounds.is_none()
+            || (b - dot(w, p)).abs() <= (dot(w, &corner) - dot(w, p)).abs();
+        if feasible {
+            assert!((reach - b).abs() < 1e-4 * (1.0 + b.abs()), "{norm:?}: w·(p+d) = {reach}, want {b}");
+            // Optimality: no random feasible point on the hyperplane is closer.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+            let n = length(norm, &d);
+            for _ in 0..200 {
+                let mut q: Vec<f32> = d.iter().map(|v| v + rng.gen_range(-0.05f32..0.05)).collect();
+                // Move q back onto the hyperplane along w.
+                let ww: f64 = dot(w, w);
+                let gap = b - dot(w, &p.iter().zip(&q).map(|(a, b)| a + b).collect::<Vec<_>>());
+                q.iter_mut().zip(w).for_each(|(v, &wi)| *v += (gap / ww) as f32 * wi);
+                let inside = bounds.is_none_or(|(lo, hi)| p.iter().zip(&q).all(|(a, b)| (lo..=hi).contains(&(a + b))));
+                if inside {
+                    assert!(length(norm, &q) >= n - 1e-4, "{norm:?}: a closer point exists");
+                }
+            }
+        } else {
+            assert!(d.iter().zip(&corner).zip(p).all(|((di, ci), pi)| (pi + di - ci).abs() < 1e-6), "not the corner");
+        }
+    }
+
+    #[test]
+    fn hyperplane_projection_is_exact_feasible_and_minimal() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for case in 0..400 {
+            let dim = rng.gen_range(1..12);
+            let p: Vec<f32> = (0..dim).map(|_| rng.gen_range(0.0f32..1.0)).collect();
+            let mut w: Vec<f32> = (0..dim).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+            if case % 5 == 0 {
+                w[0] = 0.0;
+            }
+            let b = dot(&w, &p) + rng.gen_range(-3.0..3.0);
+            for norm in [Norm::Linf, Norm::L2] {
+                check(norm, &p, &w, b, Some((0.0, 1.0)));
+                check(norm, &p, &w, b, None);
+            }
+        }
+    }
+
+    #[test]
+    fn projection_without_a_box_has_the_closed_form() {
+        // L-inf: d = c·sign(w)/|w|_1; L2: d = c·w/|w|^2.
+        let (p, w) = ([0.2f32, 0.5, 0.9], [1.0f32, -2.0, 0.5]);
+        let c = 0.7f64;
+        let b = dot(&w, &p) + c;
+        let mut d = [0.0f32; 3];
+        project_hyperplane(Norm::Linf, &p, &w, b, None, &mut d, &mut Vec::new());
+        let l1 = 3.5f64;
+        for (di, wi) in d.iter().zip(&w) {
+            assert!((f64::from(*di) - c / l1 * f64::from(wi.signum())).abs() < 1e-6, "{d:?}");
+        }
+        project_hyperplane(Norm::L2, &p, &w, b, None, &mut d, &mut Vec::new());
+        for (di, wi) in d.iter().zip(&w) {
+            assert!((f64::from(*di) - c / 5.25 * f64::from(*wi)).abs() < 1e-6, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        assert!(Fab { iterations: 0, ..Fab::targeted(Norm::Linf) }.validate().is_err());
+        assert!(Fab { targets: 0, ..Fab::targeted(Norm::Linf) }.validate().is_err());
+        assert!(Fab { eta: 0.5, ..Fab::targeted(Norm::Linf) }.validate().is_err());
+        assert!(Fab { beta: f32::NAN, ..Fab::targeted(Norm::L2) }.validate().is_err());
+        Fab::targeted(Norm::L2).validate().expect("standard");
+    }
+}
