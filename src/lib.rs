@@ -32,6 +32,7 @@ pub mod figure;
 pub mod fsutil;
 pub mod model;
 pub mod native;
+pub mod nn;
 pub mod parallel;
 pub mod subset;
 pub mod tensorfile;

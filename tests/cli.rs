@@ -680,3 +680,25 @@ fn auto_reports_the_accuracy_after_each_stage() {
         text.stdout
     );
 }
+
+#[test]
+fn eval_writes_the_report_card() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let card = w.path("card.md");
+    let v =
+        w.eval_json(&m, &["--attack", "pgd", "--eps", "0.1,0.2", "--steps", "5", "--report", card.to_str().unwrap()]);
+    let checks = v["card"]["checks"].as_array().expect("card in the JSON").clone();
+    assert_eq!(checks.len(), 9, "{v}");
+    let md = std::fs::read_to_string(&card).expect("card written");
+    assert!(md.starts_with("# Report card: pgd") && md.contains("(`convergence`)"), "{md}");
+    for c in &checks {
+        assert!(md.contains(&format!("(`{}`)", c["id"].as_str().unwrap_or("?"))), "{md}");
+    }
+    // An existing card is not overwritten without --force.
+    w.run(
+        &["eval"],
+        &["--model", m.to_str().unwrap(), "--attack", "fgsm", "--eps", "0.1", "--report", card.to_str().unwrap()],
+    )
+    .fails_with(&["--report", "exists"]);
+}

@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use redblue::attack::ClipMode;
 use redblue::model::{Classifier, Engine, Mlp, MlpConfig};
+use redblue::nn::Precision;
 use redblue::train::{self, AdvTraining, TrainConfig};
 
 /// Hidden width 100 = one block of 64, two of 16 and 4 single columns in the sparse kernels.
@@ -47,9 +48,19 @@ fn native_logits_and_input_gradient_match_burn() {
     let (x, y) = mixed_batch(300, 90, 4);
     let (lb, ln) = (burn.logits_host(&x, 300), native.logits_host(&x, 300));
     assert!(max_rel_diff(&ln, &lb) < 1e-5, "logits differ by {}", max_rel_diff(&ln, &lb));
-    let (gb, gn) = (burn.input_gradient(&x, &y), native.input_gradient(&x, &y));
-    assert!(max_rel_diff(&gn.grad, &gb.grad) < 1e-5, "gradients differ by {}", max_rel_diff(&gn.grad, &gb.grad));
-    assert!(max_rel_diff(&gn.loss, &gb.loss) < 1e-5, "losses differ");
+    // Both precisions: the frameworks' float32 computation against burn's autodiff, and the
+    // exact one (stable logit gradient, f64 products) against burn's VJP of the stable gradient.
+    for p in [Precision::Float32, Precision::Exact] {
+        let (gb, gn) = (burn.input_gradient(&x, &y, p), native.input_gradient(&x, &y, p));
+        assert!(
+            max_rel_diff(&gn.grad, &gb.grad) < 1e-5,
+            "{p:?}: gradients differ by {}",
+            max_rel_diff(&gn.grad, &gb.grad)
+        );
+        assert!(max_rel_diff(&gn.loss, &gb.loss) < 1e-5, "{p:?}: losses differ");
+        assert_eq!(gn.logits, ln, "{p:?}");
+    }
+    let (gb, gn) = (burn.input_gradient(&x, &y, Precision::Float32), native.input_gradient(&x, &y, Precision::Exact));
     // The gradient's logits are the forward pass's, bit for bit, in both engines (the sweep
     // takes its clean row from them).
     assert_eq!(gn.logits, ln);
@@ -136,7 +147,7 @@ fn forward_vjp_matches_burn_and_every_loss_gradient_matches_finite_differences()
 
     // Cross-entropy through the VJP equals the fused cross-entropy gradient.
     let (x, y) = mixed_batch(12, 90, 8);
-    let fused = native.input_gradient(&x, &y);
+    let fused = native.input_gradient(&x, &y, Precision::Exact);
     let via = loss_gradient(&native, &x, &y, None, Loss::Ce);
     assert!(max_rel_diff(&via.grad, &fused.grad) < 1e-4, "{}", max_rel_diff(&via.grad, &fused.grad));
     assert!(max_rel_diff(&via.loss, &fused.loss) < 1e-5);

@@ -335,7 +335,7 @@ impl Classifier for LogitsOnly<'_> {
         self.1.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         self.0.logits_host(x, n)
     }
-    fn input_gradient(&self, _: &[f32], _: &[u8]) -> gradient::InputGradient {
+    fn input_gradient(&self, _: &[f32], _: &[u8], _: redblue::nn::Precision) -> gradient::InputGradient {
         panic!("a black-box attack asked for an input gradient")
     }
     fn forward_vjp(&self, _: &[f32], _: usize, _: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
@@ -452,4 +452,79 @@ fn fab_min_norm_curve_is_attained_and_agrees_with_fixed_eps_attacks() {
         }
         assert!(curve.rows[1].accuracy > curve.rows[4].accuracy, "{norm:?}: a flat curve tests nothing");
     }
+}
+
+/// A model whose logits carry a little noise that changes on every call (a randomised
+/// defence, as far as the judge can tell).
+struct Noisy<'a>(&'a redblue::model::Mlp, std::sync::atomic::AtomicU64);
+
+impl Classifier for Noisy<'_> {
+    fn logits(&self, x: burn::tensor::Tensor<2>) -> burn::tensor::Tensor<2> {
+        self.0.logits(x)
+    }
+    fn input_dim(&self) -> usize {
+        self.0.input_dim()
+    }
+    fn num_classes(&self) -> usize {
+        self.0.num_classes()
+    }
+    fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let k = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut out = self.0.logits_host(x, n);
+        out.iter_mut().enumerate().for_each(|(i, v)| *v += 1e-3 * (((i as u64 * 7919 + k * 104_729) % 13) as f32));
+        out
+    }
+}
+
+/// The report card passes an honest evaluation and flags what it is meant to flag: a
+/// randomised model, all-zero gradients, an attack that is not converged and that FGSM beats.
+#[test]
+fn report_card_flags_randomness_zero_gradients_and_weak_attacks() {
+    use redblue::eval::card::{report_card, Evaluation, Status};
+    let model = small_model(61);
+    let (x, _) = random_batch(80, 16, 4, 62);
+    let logits = gradient::logits_host(&model, &x, 80);
+    let y: Vec<u8> = logits.chunks_exact(4).map(|r| redblue::attack::pgd::argmax(r) as u8).collect();
+    let cfg = SweepConfig { eps: vec![0.05, 0.15], clip: ClipMode::Clipped, batch_size: 40, seed: 1 };
+    let card_of = |m: &dyn Classifier, attack: &dyn Attack| {
+        let result = eval::sweep(m, attack, &x, &y, &cfg, &mut |_, _| {}).expect("sweep");
+        let clean = eval::evaluate(m, &x, &y, 40).expect("clean");
+        let ev =
+            Evaluation { model: m, surrogate: None, attack, x: &x, y: &y, cfg: &cfg, result: &result, clean: &clean };
+        let card = report_card(&ev, 500).expect("card");
+        assert_eq!(card.subset, 80);
+        assert_eq!(card.checks.len(), 9, "{card:?}");
+        let status = |id: &str| card.checks.iter().find(|c| c.id == id).map(|c| c.status);
+        (card.clone(), status("eps0-clean"), status("monotone"), status("deterministic"), status("zero-gradients"))
+    };
+    let honest = Pgd::madry(20, 1);
+    let (card, eps0, mono, det, zero) = card_of(&model, &honest);
+    assert_eq!(
+        (eps0, mono, det, zero),
+        (Some(Status::Pass), Some(Status::Pass), Some(Status::Pass), Some(Status::Pass))
+    );
+    assert!(card.markdown().contains("[x] the eps = 0 row equals clean accuracy"), "{}", card.markdown());
+    let get = |c: &redblue::eval::card::Card, id: &str| c.checks.iter().find(|k| k.id == id).map(|k| k.status);
+    assert_eq!(get(&card, "transfer-vs-white-box"), Some(Status::Skipped));
+    assert_eq!(get(&card, "convergence"), Some(Status::Pass), "{card:?}");
+
+    let noisy = Noisy(&model, std::sync::atomic::AtomicU64::new(0));
+    let (card, _, _, det, _) = card_of(&noisy, &Pgd::fgsm());
+    assert_eq!(det, Some(Status::Flag), "{card:?}");
+
+    // A model that ignores its input: every gradient is zero.
+    let cfg16 = redblue::model::MlpConfig { input: 16, hidden: 12, classes: 4, ..redblue::model::MlpConfig::default() };
+    let flat = redblue::model::Mlp::from_host(
+        cfg16,
+        [vec![0.0; 16 * 12], vec![0.1; 12], vec![0.0; 12 * 4], vec![0.0, 1.0, 0.0, 0.0]],
+    )
+    .expect("flat model");
+    let (card, _, _, _, zero) = card_of(&flat, &Pgd::fgsm());
+    assert_eq!(zero, Some(Status::Flag), "{card:?}");
+
+    // One tiny step from a random start: far from converged, and FGSM beats it.
+    let weak = Pgd { steps: 1, rel_step: 0.05, ..Pgd::madry(1, 1) };
+    let (card, ..) = card_of(&model, &weak);
+    assert_eq!(get(&card, "convergence"), Some(Status::Flag), "{card:?}");
+    assert_eq!(get(&card, "single-step-vs-iterative"), Some(Status::Flag), "{card:?}");
 }

@@ -50,6 +50,8 @@ fn quick_reproduction_on_real_mnist() {
         "Table 3",
         "Adversarial training",
         "FGSM vs PGD",
+        "FGSM's gradient: exact signs vs float32",
+        "auto ε=0.1",
         "Claims",
         "figure1.png",
         "curves.png",
@@ -81,6 +83,12 @@ fn quick_reproduction_on_real_mnist() {
         non_increasing(&m.fgsm_clipped, &m.spec.name);
         non_increasing(&m.fgsm_unclipped, &m.spec.name);
         non_increasing(&m.pgd, &m.spec.name);
+        non_increasing(&m.auto, &m.spec.name);
+        // Both FGSM gradients share the clean row; auto ran on the auto subset at its budgets.
+        assert_eq!(m.fgsm_clipped_float32[0], m.fgsm_clipped[0], "{}", m.spec.name);
+        assert_eq!(m.fgsm_unclipped_float32.len(), m.fgsm_unclipped.len());
+        assert_eq!(m.auto.iter().map(|r| r.eps).collect::<Vec<_>>(), [0.0, 0.10, 0.25], "{}", m.spec.name);
+        assert!(m.auto.iter().all(|r| r.n == 100), "{}: auto subset", m.spec.name);
         for (c, u) in m.fgsm_clipped.iter().zip(&m.fgsm_unclipped) {
             assert!(
                 c.accuracy >= u.accuracy,
@@ -136,6 +144,9 @@ fn quick_reproduction_on_real_mnist() {
     assert!(w >= 5 * 28 * 4 && h >= 4 * 28 * 4, "figure1 is {w}x{h}");
     assert_eq!(png_size(&out.join("curves.png")), (1100, 600));
     assert!(!r.claims.is_empty() && r.timings.len() >= 3 && r.wall_seconds > 0.0);
+    assert_eq!(r.gradient_closeness.len(), 2, "one exact-vs-float32 comparison per clip mode");
+    assert!(r.gradient_closeness.iter().all(|g| g.cells == 16 && g.exact_mae.is_finite()));
+    assert!(r.adv_training.iter().all(|row| row.auto.len() == 2 && row.auto.iter().all(|(_, s)| s.n == 1)));
 }
 
 fn tiny_inputs() -> (Vec<f32>, Vec<u8>, Vec<f32>, Vec<u8>) {
@@ -157,6 +168,7 @@ fn tiny_config() -> ReproduceConfig {
         pgd_steps: 3,
         curve_eps: vec![0.0, 0.1, 0.2],
         curve_subset: None, // all 60 (the default 1000 would not fit: refused, never clamped)
+        auto_subset: Some(20),
         eval_batch: 25,
         ..ReproduceConfig::default()
     }
@@ -177,7 +189,11 @@ fn run_tiny(dir: &Path, jobs: usize, resume: bool) -> Report {
 }
 
 fn measurements(r: &Report) -> String {
-    let rows: Vec<_> = r.models.iter().map(|m| (&m.spec, &m.fgsm_clipped, &m.fgsm_unclipped, &m.pgd)).collect();
+    let rows: Vec<_> = r
+        .models
+        .iter()
+        .map(|m| (&m.spec, &m.fgsm_clipped, &m.fgsm_unclipped, &m.pgd, &m.fgsm_clipped_float32, &m.auto))
+        .collect();
     serde_json::to_string(&(rows, &r.curves, &r.selection, &r.claims)).expect("json")
 }
 

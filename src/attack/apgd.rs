@@ -226,6 +226,10 @@ impl Attack for Apgd {
         self.norm
     }
 
+    fn stronger(&self) -> Option<Box<dyn Attack>> {
+        Some(Box::new(Apgd { iterations: self.iterations * 2, restarts: self.restarts + 1, ..self.clone() }))
+    }
+
     /// Every target and restart on the examples not yet fooled, for one eps.
     fn run_one(
         &self,

@@ -356,6 +356,10 @@ impl Attack for Fab {
         self.norm
     }
 
+    fn stronger(&self) -> Option<Box<dyn Attack>> {
+        Some(Box::new(Fab { iterations: self.iterations * 2, restarts: self.restarts + 1, ..self.clone() }))
+    }
+
     /// AutoAttack's use: each example leaves the search once fooled within `eps`.
     fn run_one(
         &self,

@@ -10,6 +10,7 @@
 
 use crate::backend::{device, tensor2, to_host};
 use crate::model::Classifier;
+pub use crate::nn::Precision;
 use burn::tensor::{activation::log_softmax, Tensor, TensorData};
 
 /// Input gradient of the summed cross-entropy plus the per-example loss at the same point.
@@ -33,9 +34,30 @@ pub fn one_hot(labels: &[u8], classes: usize) -> Tensor<2> {
 }
 
 /// Gradient of `sum_i CE(model(x_i), labels_i)` with respect to `x` (`[n, input_dim]`).
+/// With exact signs ([`Precision::Exact`]); [`input_gradient_at`] chooses.
 pub fn input_gradient(model: &dyn Classifier, x: &[f32], labels: &[u8]) -> InputGradient {
+    input_gradient_at(model, x, labels, Precision::Exact)
+}
+
+/// [`input_gradient`] at the given precision.
+pub fn input_gradient_at(model: &dyn Classifier, x: &[f32], labels: &[u8], precision: Precision) -> InputGradient {
     crate::backend::flush_denormals();
-    model.input_gradient(x, labels)
+    model.input_gradient(x, labels, precision)
+}
+
+/// What [`Classifier::input_gradient`] does unless a model knows better: burn's autodiff for
+/// [`Precision::Float32`], the stable cross-entropy gradient through the model's
+/// vector-Jacobian product for [`Precision::Exact`].
+pub fn default_input_gradient<C: Classifier + ?Sized>(
+    model: &C,
+    x: &[f32],
+    labels: &[u8],
+    precision: Precision,
+) -> InputGradient {
+    match precision {
+        Precision::Float32 => reference_input_gradient(model, x, labels),
+        Precision::Exact => loss_gradient(model, x, labels, None, super::Loss::Ce),
+    }
 }
 
 /// Input gradients at a sequence of nearby points (an attack's iterates), for models that can
@@ -52,7 +74,7 @@ pub struct Stateless<'a, C: ?Sized>(pub &'a C);
 impl<C: Classifier + ?Sized> Path for Stateless<'_, C> {
     fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient {
         crate::backend::flush_denormals();
-        self.0.input_gradient(x, labels)
+        self.0.input_gradient(x, labels, Precision::Exact)
     }
 }
 
@@ -100,8 +122,8 @@ pub fn reference_forward_vjp<C: Classifier + ?Sized>(
 /// The gradient of `sum_i loss(f(x_i), y_i [, t_i])` with respect to the input, with the
 /// per-example losses and the logits, in one forward pass and one vector-Jacobian product of
 /// the model. `targets` (one per example) is needed by targeted losses only.
-pub fn loss_gradient(
-    model: &dyn Classifier,
+pub fn loss_gradient<C: Classifier + ?Sized>(
+    model: &C,
     x: &[f32],
     labels: &[u8],
     targets: Option<&[u8]>,

@@ -61,7 +61,7 @@ impl Loss {
         let z: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
         let mut g = vec![0.0f64; z.len()];
         let value = match self {
-            Loss::Ce => ce(&z, y, &mut g),
+            Loss::Ce => crate::nn::ops::ce_grad_exact(&z, y, &mut g),
             Loss::Cw => {
                 let m = best_other(&z, y);
                 g[m] += 1.0;
@@ -100,22 +100,6 @@ impl Loss {
         }
         value as f32
     }
-}
-
-/// Cross-entropy in f64 with the stable true-class gradient `-sum_{j != y} p_j`.
-fn ce(z: &[f64], y: usize, g: &mut [f64]) -> f64 {
-    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    let mut others = 0.0;
-    for (j, (gj, ej)) in g.iter_mut().zip(&e).enumerate() {
-        if j != y {
-            *gj = ej / sum;
-            others += *gj;
-        }
-    }
-    g[y] = -others;
-    m + sum.ln() - z[y]
 }
 
 /// The index of the largest logit other than `y` (the first one on ties).

@@ -87,8 +87,15 @@ pub trait Attack: Sync {
     /// Whether the attack's first step uses the loss gradient at the clean images (FGSM). The
     /// evaluation harness then computes that gradient itself, which also gives it the clean
     /// logits, and hands it to [`Attack::run_multi_from`]: one forward pass fewer per batch.
-    fn starts_at_clean_gradient(&self) -> bool {
-        false
+    /// The same attack with twice the iterations (or queries) and more restarts, for the report
+    /// card's convergence check; `None` when there is no such variant.
+    fn stronger(&self) -> Option<Box<dyn Attack>> {
+        None
+    }
+
+    /// `Some(precision)`: the gradient is wanted at that precision.
+    fn starts_at_clean_gradient(&self) -> Option<gradient::Precision> {
+        None
     }
 
     /// [`Attack::run_multi`], given the model's input gradient at `x` for the goal's labels.

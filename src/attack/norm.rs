@@ -189,16 +189,7 @@ fn project_l2(x: &mut [f32], x0: &[f32], eps: f32, dim: usize) {
     }
 }
 
-/// sign(x) with sign(0) = 0, as torch.sign and numpy.sign.
-pub fn sign(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
+pub use crate::nn::ops::sign;
 
 // The element-wise loops below run on every attack step; `multiversion!` compiles them for
 // AVX-512/AVX2 as well. They use max/min rather than `clamp` (no per-element bounds assertion,

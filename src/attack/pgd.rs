@@ -13,6 +13,7 @@
 use super::{enforce_budget, gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
+use crate::nn::Precision;
 use serde::{Deserialize, Serialize};
 
 /// The PGD core's configuration.
@@ -32,6 +33,11 @@ pub struct Pgd {
     /// The threat model (L-inf by default; L2 steps along the gradient over its length).
     #[serde(default = "linf")]
     pub norm: Norm,
+    /// How FGSM's one gradient is computed: exact signs (the default) or the frameworks'
+    /// float32 computation ([`Precision`]). Iterative PGD always takes the stable logit
+    /// gradient with f32 products: there exact products changed nothing measurable.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn linf() -> Norm {
@@ -41,7 +47,15 @@ fn linf() -> Norm {
 impl Pgd {
     /// FGSM: one step of size eps from the clean image.
     pub fn fgsm() -> Self {
-        Pgd { steps: 1, rel_step: 1.0, random_start: false, restarts: 1, loss: Loss::Ce, norm: Norm::Linf }
+        Pgd {
+            steps: 1,
+            rel_step: 1.0,
+            random_start: false,
+            restarts: 1,
+            loss: Loss::Ce,
+            norm: Norm::Linf,
+            precision: Precision::Exact,
+        }
     }
 
     /// Madry et al.'s PGD with `steps` steps of 2.5*eps/steps and a random start.
@@ -53,6 +67,7 @@ impl Pgd {
             restarts,
             loss: Loss::Ce,
             norm: Norm::Linf,
+            precision: Precision::Exact,
         }
     }
 
@@ -165,16 +180,7 @@ fn keys(model: &dyn Classifier, x: &[f32], goal: Goal<'_>, loss: Loss) -> Vec<(b
         .collect()
 }
 
-/// Index of the largest value (first one on ties).
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use crate::nn::ops::argmax;
 
 impl Attack for Pgd {
     fn name(&self) -> &'static str {
@@ -203,7 +209,7 @@ impl Attack for Pgd {
         rng: &mut dyn rand::RngCore,
     ) -> Vec<Vec<f32>> {
         if self.is_fgsm() {
-            let g = gradient::input_gradient(model, x, goal.labels());
+            let g = gradient::input_gradient_at(model, x, goal.labels(), self.precision);
             return self.fgsm_from(model, x, goal, eps, clip, &g.grad);
         }
         eps.iter().map(|&e| self.run_eps(model, x, goal, e, clip, rng)).collect()
@@ -221,8 +227,17 @@ impl Attack for Pgd {
         self.run_eps(model, x, goal, eps, clip, rng)
     }
 
-    fn starts_at_clean_gradient(&self) -> bool {
-        self.is_fgsm()
+    fn stronger(&self) -> Option<Box<dyn Attack>> {
+        // FGSM's stronger variant is an iterative attack: the card compares them separately.
+        (!self.is_one_step()).then(|| {
+            let steps = self.steps * 2;
+            let rel_step = self.rel_step / 2.0;
+            Box::new(Pgd { steps, rel_step, restarts: (self.restarts * 2).min(100), ..self.clone() }) as Box<dyn Attack>
+        })
+    }
+
+    fn starts_at_clean_gradient(&self) -> Option<Precision> {
+        self.is_fgsm().then_some(self.precision)
     }
 
     fn run_multi_from(

@@ -121,6 +121,12 @@ impl Attack for Square {
         Norm::Linf
     }
 
+    fn stronger(&self) -> Option<Box<dyn Attack>> {
+        let mut s = Square::with_queries(self.queries * 2);
+        s.restarts = self.restarts + 1;
+        Some(Box::new(s))
+    }
+
     fn run_one(
         &self,
         model: &dyn Classifier,

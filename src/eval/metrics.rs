@@ -25,11 +25,7 @@ pub struct Row {
 }
 
 /// `log(sum(exp(row))) - row[label]`, computed stably in f64.
-pub fn cross_entropy(row: &[f32], label: usize) -> f64 {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
-    lse - row[label] as f64
-}
+pub use crate::nn::ops::cross_entropy;
 
 /// Running sums for a [`Row`], fed batch by batch.
 #[derive(Clone, Debug, Default)]

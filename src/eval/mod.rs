@@ -4,6 +4,7 @@
 //! clean images, every attack output projected and clipped by the harness itself before it is
 //! scored. Supplied adversarial sets are checked against their budget ([`judge`]) before scoring.
 
+pub mod card;
 pub mod judge;
 pub mod metrics;
 pub mod sweep;

@@ -1,7 +1,7 @@
 //! Robustness sweeps: one attack, many epsilons, the harness enforcing the budget.
 
 use super::metrics::{Accumulator, Row};
-use crate::attack::gradient::{input_gradient, logits_host};
+use crate::attack::gradient::{input_gradient_at, logits_host};
 use crate::attack::{enforce_budget, Attack, ClipMode, Goal};
 use crate::error::{check_eps, Error, Result};
 use crate::model::Classifier;
@@ -173,8 +173,8 @@ pub fn sweep_transfer(
         let one_step = attack.starts_at_clean_gradient();
         let (clean, mut advs) = if let Some(s) = surrogate {
             (logits_host(model, ch.x, ch.y.len()), attack.run_multi(s, ch.x, goal, &attacked, cfg.clip, &mut rng))
-        } else if one_step {
-            let g = input_gradient(model, ch.x, ch.y);
+        } else if let Some(precision) = one_step {
+            let g = input_gradient_at(model, ch.x, ch.y, precision);
             let advs = attack.run_multi_from(model, ch.x, goal, &attacked, cfg.clip, &mut rng, &g);
             (g.logits, advs)
         } else {
@@ -192,7 +192,7 @@ pub fn sweep_transfer(
             enforce_budget(attack.norm(), adv, ch.x, e, model.input_dim(), cfg.clip, model.bounds());
         }
         let mut logits = vec![clean];
-        if one_step && surrogate.is_none() {
+        if one_step.is_some() && surrogate.is_none() {
             // One-step images lie on rays from the clean images, which the model may exploit
             // (the same logits up to float rounding; images off their ray are scored directly).
             logits.extend(model.adversarial_logits(ch.x, ch.y.len(), &advs, &attacked));

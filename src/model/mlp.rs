@@ -12,6 +12,7 @@ use crate::backend::tensor2;
 use crate::error::{Error, Result};
 use crate::native::layout::Params;
 use crate::native::mlp::Weights;
+use crate::nn::Precision;
 use burn::tensor::{activation::relu, Tensor};
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, Normal};
@@ -264,13 +265,13 @@ impl Classifier for Mlp {
             Engine::Burn => crate::attack::gradient::reference_logits(self, x, n),
         }
     }
-    fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
+    fn input_gradient(&self, x: &[f32], labels: &[u8], precision: Precision) -> InputGradient {
         match self.engine {
             Engine::Native => {
-                let (grad, loss, logits) = crate::native::mlp::input_gradient(&self.weights(), x, labels);
+                let (grad, loss, logits) = crate::native::mlp::input_gradient(&self.weights(), x, labels, precision);
                 InputGradient { grad, loss, logits }
             }
-            Engine::Burn => crate::attack::gradient::reference_input_gradient(self, x, labels),
+            Engine::Burn => crate::attack::gradient::default_input_gradient(self, x, labels, precision),
         }
     }
     fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {

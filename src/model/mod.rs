@@ -10,6 +10,7 @@ pub mod mlp;
 pub use mlp::{Mlp, MlpConfig};
 
 use crate::attack::gradient::{self, InputGradient};
+use crate::nn::Precision;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -48,9 +49,12 @@ pub trait Classifier: Sync {
     fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
         gradient::reference_forward_vjp(self, x, n, dlogits)
     }
-    /// Input gradient of the summed cross-entropy; by default through burn's autodiff.
-    fn input_gradient(&self, x: &[f32], labels: &[u8]) -> InputGradient {
-        gradient::reference_input_gradient(self, x, labels)
+    /// Input gradient of the summed cross-entropy at `precision`. By default
+    /// [`Precision::Float32`] is burn's autodiff (the frameworks' computation) and
+    /// [`Precision::Exact`] the stable logit gradient through [`Classifier::forward_vjp`];
+    /// the native MLP also runs the backward products in f64 for `Exact`.
+    fn input_gradient(&self, x: &[f32], labels: &[u8], precision: Precision) -> InputGradient {
+        gradient::default_input_gradient(self, x, labels, precision)
     }
     /// Logits of adversarial batches `advs[k]` (`[n, input_dim]` each) made from the clean
     /// batch `x` at budgets `eps[k]`; the same as [`Classifier::logits_host`] on each, up to

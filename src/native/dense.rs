@@ -1,22 +1,41 @@
 //! Dense products through the `gemm` crate (the kernels burn's Flex backend uses), with
 //! bounds checked before the unsafe call.
 
+/// The element types the products run in: f32 everywhere, f64 where an input gradient's signs
+/// must be exact ([`crate::attack::gradient::Precision::Exact`]).
+pub trait Scalar: Copy + Send + Sync + 'static {
+    /// 0 of the type.
+    const ZERO: Self;
+    /// 1 of the type.
+    const ONE: Self;
+}
+
+impl Scalar for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Scalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
 /// A read-only row-major matrix, possibly viewed transposed.
 #[derive(Clone, Copy, Debug)]
-pub struct Mat<'a> {
-    data: &'a [f32],
+pub struct Mat<'a, T = f32> {
+    data: &'a [T],
     rows: usize,
     cols: usize,
     row_stride: usize,
     col_stride: usize,
 }
 
-impl<'a> Mat<'a> {
+impl<'a, T> Mat<'a, T> {
     /// `data` as a row-major `[rows, cols]` matrix.
     ///
     /// # Panics
     /// If `data` is shorter than `rows * cols` (a programming error inside redblue).
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
         assert!(data.len() >= rows * cols, "internal error: matrix {rows}x{cols} over {} values", data.len());
         Mat { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
@@ -38,7 +57,7 @@ impl<'a> Mat<'a> {
 ///
 /// # Panics
 /// If the shapes do not match (a programming error inside redblue).
-pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
+pub fn matmul<T: Scalar>(a: Mat<'_, T>, b: Mat<'_, T>, out: &mut [T], accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && out.len() == m * n, "internal error: matmul {m}x{k} · {}x{n} into {}", b.rows, out.len());
     if m == 0 || n == 0 {
@@ -46,7 +65,7 @@ pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
     }
     if k == 0 {
         if !accumulate {
-            out.fill(0.0);
+            out.fill(T::ZERO);
         }
         return;
     }
@@ -70,8 +89,8 @@ pub fn matmul(a: Mat<'_>, b: Mat<'_>, out: &mut [f32], accumulate: bool) {
             b.data.as_ptr(),
             s(b.col_stride),
             s(b.row_stride),
-            1.0f32,
-            1.0f32,
+            T::ONE,
+            T::ONE,
             false,
             false,
             false,

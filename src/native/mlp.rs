@@ -4,6 +4,7 @@ use super::aligned::AlignedVec;
 use super::dense::{matmul, Mat};
 use super::elementwise::{add_rows, count_nonzero, relu, relu_backward};
 use super::sparse::{scatter_times, SparseRows};
+pub use crate::nn::Precision;
 
 /// A borrowed view of the MLP's parameters (`w1 [input, hidden]`, `b1 [hidden]`,
 /// `w2 [hidden, classes]`, `b2 [classes]`, row-major), usually in the padded layout of
@@ -151,42 +152,76 @@ pub fn forward(w: &Weights<'_>, x: &[f32], n: usize) -> Forward {
     Forward { hidden, logits }
 }
 
-/// Log-sum-exp of a logits row, computed stably.
-pub fn log_sum_exp(row: &[f32]) -> f32 {
-    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    if !m.is_finite() {
-        return m;
-    }
-    m + row.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
-}
-
-/// Writes `scale * (softmax(row) - onehot(label))` into `out` and returns `CE(row, label)`.
-pub fn ce_grad_row(row: &[f32], label: usize, scale: f32, out: &mut [f32]) -> f32 {
-    let lse = log_sum_exp(row);
-    for (j, (o, &z)) in out.iter_mut().zip(row).enumerate() {
-        let p = (z - lse).exp();
-        *o = scale * (p - if j == label { 1.0 } else { 0.0 });
-    }
-    lse - row[label]
-}
-
-/// Input gradient of the summed cross-entropy, the per-example losses and the logits.
-pub fn input_gradient(w: &Weights<'_>, x: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+/// Input gradient of the summed cross-entropy, the per-example losses and the logits, at the
+/// given precision: [`Precision::Exact`] takes the stable logit gradient in f64 and runs both
+/// backward products in f64 ([`exact_backward`]); [`Precision::Float32`] is the frameworks'
+/// computation, `softmax - onehot` and f32 products.
+pub fn input_gradient(
+    w: &Weights<'_>,
+    x: &[f32],
+    labels: &[u8],
+    precision: Precision,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut hidden = AlignedVec::default();
     layer1(w, x, labels.len(), &mut hidden);
     relu(&mut hidden);
-    backward_from(w, &hidden, labels)
+    match precision {
+        Precision::Exact => exact_backward(w, &hidden, labels),
+        Precision::Float32 => {
+            let (n, c) = (labels.len(), w.classes);
+            let logits = layer2(w, &hidden, n);
+            let mut dz2 = vec![0.0f32; n * c];
+            let loss = logits
+                .chunks_exact(c)
+                .zip(dz2.chunks_exact_mut(c))
+                .zip(labels)
+                .map(|((row, out), &y)| crate::nn::ops::ce_grad_f32(row, usize::from(y), 1.0, out))
+                .collect();
+            let grad = backward_dz2(w, &hidden, &dz2, n);
+            (grad, loss, logits)
+        }
+    }
 }
 
-/// [`input_gradient`] from the post-ReLU hidden activations `[n, hidden]` of the batch (one
-/// dense product back to the input: with fresh weights, a transposed copy of `W1` for the
-/// sparse kernel of [`super::backward`] costs more than it saves).
-pub fn backward_from(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let n = labels.len();
-    let (dz1, loss, logits) = hidden_gradient(w, hidden, labels);
+/// The exact-sign input gradient from the post-ReLU hidden activations: logits in f32 (as
+/// every forward pass), then the stable cross-entropy gradient ([`crate::nn::ops::ce_grad_exact`])
+/// and both backward products `dz1 = dz2·W2^T` (masked by ReLU) and `dx = dz1·W1^T` in f64,
+/// rounded to f32 at the end. Where f32 sums cancel (pixels whose gradient is small against
+/// its terms) this is what decides the sign.
+pub fn exact_backward(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (n, c, h, d) = (labels.len(), w.classes, w.hidden, w.input);
+    let logits = layer2(w, hidden, n);
+    let mut dz2 = vec![0.0f64; n * c];
+    let loss = logits
+        .chunks_exact(c)
+        .zip(dz2.chunks_exact_mut(c))
+        .zip(labels)
+        .map(|((row, out), &y)| crate::nn::ops::ce_grad_exact_row(row, usize::from(y), out) as f32)
+        .collect();
+    let w2: Vec<f64> = w.w2[..h * c].iter().map(|&v| f64::from(v)).collect();
+    let w1: Vec<f64> = w.w1[..d * h].iter().map(|&v| f64::from(v)).collect();
+    let mut dz1 = vec![0.0f64; n * h];
+    matmul(Mat::new(&dz2, n, c), Mat::new(&w2, h, c).t(), &mut dz1, false);
+    for (g, &a) in dz1.iter_mut().zip(hidden) {
+        if a <= 0.0 {
+            *g = 0.0;
+        }
+    }
+    let mut dx = vec![0.0f64; n * d];
+    matmul(Mat::new(&dz1, n, h), Mat::new(&w1, d, h).t(), &mut dx, false);
+    (dx.into_iter().map(|v| v as f32).collect(), loss, logits)
+}
+
+/// `dx = ((dz2·W2^T) masked by ReLU)·W1^T` in f32.
+fn backward_dz2(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Vec<f32> {
+    let h = w.hidden;
+    let mut dz1 = AlignedVec::default();
+    dz1.set_len_uninit(n * h); // overwritten by the product
+    matmul(Mat::new(dz2, n, w.classes), Mat::new(w.w2, h, w.classes).t(), &mut dz1, false);
+    relu_backward(&mut dz1, hidden, 1.0);
     let mut grad = vec![0.0f32; n * w.input];
-    matmul(Mat::new(&dz1, n, w.hidden), Mat::new(w.w1, w.input, w.hidden).t(), &mut grad, false);
-    (grad, loss, logits)
+    matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
+    grad
 }
 
 /// One forward pass and one vector-Jacobian product: the logits of `n` images, then
@@ -200,19 +235,14 @@ pub fn forward_vjp(
 ) -> (Vec<f32>, Vec<f32>) {
     let fwd = forward(w, x, n);
     let dlogits = f(&fwd.logits);
-    let h = w.hidden;
-    let mut dz1 = AlignedVec::default();
-    dz1.set_len_uninit(n * h); // overwritten by the product
-    matmul(Mat::new(&dlogits, n, w.classes), Mat::new(w.w2, h, w.classes).t(), &mut dz1, false);
-    relu_backward(&mut dz1, &fwd.hidden, 1.0);
-    let mut dx = vec![0.0f32; n * w.input];
-    matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut dx, false);
+    let dx = backward_dz2(w, &fwd.hidden, &dlogits, n);
     (fwd.logits, dx)
 }
 
 /// From the post-ReLU hidden activations: the gradient of the summed cross-entropy with
 /// respect to the first layer's pre-activations `[n, hidden]` (zero where ReLU is off), the
-/// per-example losses and the logits.
+/// per-example losses and the logits. The logit gradient is the stable one, rounded to f32;
+/// the products run in f32 (the fast path of iterative attacks).
 pub fn hidden_gradient(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (AlignedVec, Vec<f32>, Vec<f32>) {
     let (n, c, h) = (labels.len(), w.classes, w.hidden);
     let logits = layer2(w, hidden, n);
@@ -221,7 +251,19 @@ pub fn hidden_gradient(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Align
         .chunks_exact(c)
         .zip(dz2.chunks_exact_mut(c))
         .zip(labels)
-        .map(|((row, out), &y)| ce_grad_row(row, y as usize, 1.0, out))
+        .map(|((row, out), &y)| {
+            let mut g = [0.0f64; 16];
+            let mut big = Vec::new();
+            let g: &mut [f64] = if c <= 16 {
+                &mut g[..c]
+            } else {
+                big.resize(c, 0.0);
+                &mut big
+            };
+            let loss = crate::nn::ops::ce_grad_exact_row(row, usize::from(y), g);
+            out.iter_mut().zip(g.iter()).for_each(|(o, v)| *o = *v as f32);
+            loss as f32
+        })
         .collect();
     let mut dz1 = AlignedVec::default();
     dz1.set_len_uninit(n * h); // overwritten by the product

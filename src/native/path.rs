@@ -136,7 +136,8 @@ mod tests {
                 updated += n - path.fresh.len();
             }
             sparse_backward += n - path.product.dense_rows();
-            let (g0, loss0, logits0) = super::super::mlp::input_gradient(&w, &x, &labels);
+            let (g0, loss0, logits0) =
+                super::super::mlp::input_gradient(&w, &x, &labels, super::super::mlp::Precision::Exact);
             assert!(close(&g, &g0, 1e-4), "gradient at step {step}");
             assert!(close(&loss, &loss0, 1e-4) && close(&logits, &logits0, 1e-4), "loss/logits at step {step}");
         }

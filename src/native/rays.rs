@@ -17,7 +17,7 @@ use super::dense::{matmul, Mat};
 use super::elementwise::relu;
 use super::mlp::{gather_rows, layer1, layer2, scatter_rows, sparse_row, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
-use crate::attack::norm::sign;
+use crate::nn::ops::sign;
 
 /// Logits `[n, classes]` of each batch `advs[k]` (`[n, input]`, made from the clean batch `x`
 /// at budget `eps[k]`), plus how many rows took the direct path.

@@ -4,7 +4,7 @@ use super::aligned::AlignedVec;
 use super::dense::{matmul, Mat};
 use super::elementwise::{add_rows, count_nonzero, dropout_into, relu, relu_backward, relu_dropout, sum_rows_into};
 use super::images::Images;
-use super::mlp::{ce_grad_row, fill_rows, layer2, use_sparse, Weights};
+use super::mlp::{fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
 use super::sparse::{scatter_times, transposed_times, SparseRows};
 use super::sparse_grad::dense_t_times_sparse;
@@ -146,7 +146,7 @@ pub fn accumulate_pass(
     let scale = weight / n as f32;
     let mut loss = 0.0f64;
     for ((row, out), &y) in logits.chunks_exact(c).zip(ws.dz2.chunks_exact_mut(c)).zip(labels) {
-        loss += f64::from(ce_grad_row(row, y as usize, scale, out));
+        loss += f64::from(crate::nn::ops::ce_grad_f32(row, y as usize, scale, out));
     }
     let [g_w1, g_b1, g_w2, g_b2] = grads;
     sum_rows_into(g_b2, &ws.dz2);

@@ -201,6 +201,24 @@ impl From<LossArg> for redblue::attack::Loss {
     }
 }
 
+/// `--gradient` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientArg {
+    /// Exact signs (float64 backward, stable softmax gradient).
+    Exact,
+    /// The frameworks' float32 computation.
+    Float32,
+}
+
+impl From<GradientArg> for redblue::nn::Precision {
+    fn from(g: GradientArg) -> Self {
+        match g {
+            GradientArg::Exact => Self::Exact,
+            GradientArg::Float32 => Self::Float32,
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttackKind {
     /// Fast gradient sign method (one step of size eps).
@@ -237,6 +255,11 @@ pub struct AttackOpts {
     /// Square: queries per image (default 5000).
     #[arg(long)]
     pub queries: Option<usize>,
+    /// FGSM: how its one input gradient is computed: `exact` signs (stable softmax gradient,
+    /// float64 products; the default) or `float32`, what PyTorch and other frameworks compute
+    /// (for confidently classified images the true class's term rounds away).
+    #[arg(long, value_enum)]
+    pub gradient: Option<GradientArg>,
     /// PGD: independent restarts; per image the worst case is kept.
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,
@@ -313,6 +336,15 @@ pub struct EvalArgs {
     /// Print JSON instead of a Markdown table.
     #[arg(long)]
     pub json: bool,
+    /// Write the judge's report card (a Markdown checklist of flags: eps 0 vs clean,
+    /// monotone accuracy, a deterministic model, zero gradients, FGSM vs the attack, black-box
+    /// and transfer vs white-box, convergence with twice the iterations) to this file; the
+    /// comparisons run on the first 500 selected images. Needs --attack.
+    #[arg(long, requires = "attack")]
+    pub report: Option<PathBuf>,
+    /// Overwrite an existing --report file.
+    #[arg(long, requires = "report")]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -353,6 +385,10 @@ pub struct ReproduceArgs {
     /// Robustness curves (FGSM and PGD) on the first N test images (default 1000).
     #[arg(long)]
     pub curve_subset: Option<usize>,
+    /// `auto` (AutoAttack's standard sequence) at eps 0.10 and 0.25 on the first N test images
+    /// of every model (default 500; 100 with --quick; 10000 for the full test set).
+    #[arg(long)]
+    pub auto_subset: Option<usize>,
     /// Train on the first N training images only.
     #[arg(long)]
     pub train_subset: Option<usize>,

@@ -34,6 +34,7 @@ pub const EXTRA_RULE_IDS: &[(&str, &str)] = &[
     ("reproduce", "test_subset"),
     ("reproduce", "pgd_subset"),
     ("reproduce", "curve_subset"),
+    ("reproduce", "auto_subset"),
     ("train", "data_dir"),
     ("reproduce", "data_dir"),
 ];
@@ -300,11 +301,14 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dy
     if kind != AttackKind::Square {
         g.refuse(&["queries"], "without --attack square")?;
     }
+    if kind != AttackKind::Fgsm {
+        g.refuse(&["gradient"], "without --attack fgsm (iterative attacks take the stable softmax gradient)")?;
+    }
     let pgd = match kind {
         AttackKind::Fgsm => {
             g.refuse(&PGD_ONLY, "with --attack fgsm (one step of size eps from the clean image, no randomness)")?;
             // With --norm l2 this is the fast gradient method: x + eps * g / |g|.
-            Pgd { norm: norm_of(o), ..Pgd::fgsm() }
+            Pgd { norm: norm_of(o), precision: o.gradient.map_or(Default::default(), Into::into), ..Pgd::fgsm() }
         }
         AttackKind::Pgd => {
             if o.no_random_start {
@@ -472,6 +476,14 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         // declared threat model (a clearer message for a mismatch).
         eval::sweep::eps_list(&a.eps, norm_of(&a.opts).max_eps(usize::MAX))?;
     }
+    let report = match &a.report {
+        Some(p) => {
+            let mut inputs: Vec<&std::path::Path> = vec![&a.model];
+            inputs.extend(a.surrogate.as_deref());
+            Some(Output::reserve("--report", p, a.force, &inputs)?)
+        }
+        None => None,
+    };
     let (model, info) = load_model(&a.model)?;
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
@@ -616,6 +628,35 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                 out["norm"] = s.norm.clone().into();
                 out["clip"] = s.clip.name().into();
                 out["seed"] = s.seed.into();
+                if let Some(rep) = report {
+                    let clean = scoring(eval::evaluate(&model, x, y, a.subset.eval_batch), &a.model)?;
+                    let ev = eval::card::Evaluation {
+                        model: &model,
+                        surrogate: surrogate.as_ref().map(|s| s as &dyn Classifier),
+                        attack: att.as_ref(),
+                        x,
+                        y,
+                        cfg: &cfg,
+                        result: &s,
+                        clean: &clean,
+                    };
+                    let card = scoring(eval::card::report_card(&ev, 500), &a.model)?;
+                    let flags: Vec<&str> = card
+                        .checks
+                        .iter()
+                        .filter(|c| c.status == eval::card::Status::Flag)
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    notes.push(format!(
+                        "report card: {} ({} checks on {} images) written to {}",
+                        if flags.is_empty() { "no flags".to_string() } else { format!("FLAGS: {}", flags.join(", ")) },
+                        card.checks.len(),
+                        card.subset,
+                        show(rep.path())
+                    ));
+                    out["card"] = serde_json::to_value(&card)?;
+                    rep.commit(card.markdown().as_bytes())?;
+                }
                 s.rows
             }
         }

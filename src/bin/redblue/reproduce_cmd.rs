@@ -44,6 +44,9 @@ fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> ReproduceConfig {
     if a.curve_subset.is_some() {
         c.curve_subset = a.curve_subset;
     }
+    if a.auto_subset.is_some() {
+        c.auto_subset = a.auto_subset;
+    }
     if a.train_subset.is_some() {
         c.train_subset = a.train_subset;
     }
@@ -72,6 +75,7 @@ fn fit_defaults(cfg: &mut ReproduceConfig, g: &Given<'_>, train_n: usize, test_n
     let eval_n = cfg.test_subset.map_or(test_n, |k| k.min(test_n));
     fit("pgd_subset", &mut cfg.pgd_subset, eval_n, "evaluation images");
     fit("curve_subset", &mut cfg.curve_subset, eval_n, "evaluation images");
+    fit("auto_subset", &mut cfg.auto_subset, eval_n, "evaluation images");
 }
 
 pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {

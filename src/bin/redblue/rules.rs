@@ -45,8 +45,19 @@ pub const DATA_SOURCES: [&str; 4] = ["mirror", "no_download", "no_npm", "cache_d
 pub const PGD_ONLY: [&str; 7] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "queries"];
 
 /// Every attack flag (shape, randomness and the clip mode and norm).
-pub const ATTACK_ALL: [&str; 10] =
-    ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "queries", "no_clip", "clip", "norm"];
+pub const ATTACK_ALL: [&str; 11] = [
+    "steps",
+    "rel_step",
+    "restarts",
+    "no_random_start",
+    "seed",
+    "loss",
+    "queries",
+    "gradient",
+    "no_clip",
+    "clip",
+    "norm",
+];
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ use super::run::DataInfo;
 use super::ReproduceConfig;
 use crate::attack::ClipMode;
 use crate::experiments::paper::{self, PaperRow};
+use crate::nn::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Mean and sample standard deviation over seeds.
@@ -63,8 +64,11 @@ pub struct GridRow {
     pub l2: f64,
     pub test_accuracy: Cell,
     pub test_confidence: Cell,
-    /// At eps 0.10 and 0.25, clipped and unclipped.
+    /// At eps 0.10 and 0.25, clipped and unclipped (FGSM with exact gradient signs).
     pub adv: Vec<AdvCell>,
+    /// The same cells with the frameworks' float32 FGSM gradient.
+    #[serde(default)]
+    pub adv_float32: Vec<AdvCell>,
 }
 
 /// The paper's selection rule applied to our Table 2.
@@ -106,6 +110,9 @@ pub struct RobustRow {
     pub fgsm: Vec<(f64, Stat)>,
     /// (eps, FGSM accuracy, PGD accuracy, gap, flagged) on the PGD subset.
     pub pgd: Vec<MaskingCell>,
+    /// (eps, `auto` accuracy) on the auto subset.
+    #[serde(default)]
+    pub auto: Vec<(f64, Stat)>,
 }
 
 /// FGSM vs PGD at one eps on the same images.
@@ -137,6 +144,9 @@ pub struct Report {
     pub adv_training: Vec<RobustRow>,
     pub grid_robustness: Vec<RobustRow>,
     pub closeness: Closeness,
+    /// Which FGSM gradient (exact signs or float32) the paper's numbers match better.
+    #[serde(default)]
+    pub gradient_closeness: Vec<claims::GradientCloseness>,
     pub claims: Vec<Claim>,
     pub curves: Vec<Curves>,
     pub figure1: Vec<(String, Vec<String>)>,
@@ -159,11 +169,18 @@ pub fn stat(g: &[&ModelResult], f: impl Fn(&ModelResult) -> Option<f64>) -> Stat
     Stat::of(&g.iter().filter_map(|m| f(m)).collect::<Vec<_>>())
 }
 
-/// FGSM accuracy (or confidence) at eps in a clip mode.
+/// FGSM accuracy (or confidence) at eps in a clip mode, with exact gradient signs.
 pub fn fgsm(m: &ModelResult, eps: f64, clip: ClipMode, confidence: bool) -> Option<f64> {
-    let rows = match clip {
-        ClipMode::Clipped => &m.fgsm_clipped,
-        ClipMode::Unclipped => &m.fgsm_unclipped,
+    fgsm_at(m, eps, clip, confidence, Precision::Exact)
+}
+
+/// [`fgsm`] with the gradient computed at `precision`.
+pub fn fgsm_at(m: &ModelResult, eps: f64, clip: ClipMode, confidence: bool, precision: Precision) -> Option<f64> {
+    let rows = match (clip, precision) {
+        (ClipMode::Clipped, Precision::Exact) => &m.fgsm_clipped,
+        (ClipMode::Unclipped, Precision::Exact) => &m.fgsm_unclipped,
+        (ClipMode::Clipped, Precision::Float32) => &m.fgsm_clipped_float32,
+        (ClipMode::Unclipped, Precision::Float32) => &m.fgsm_unclipped_float32,
     };
     at(rows, eps).map(|r| if confidence { r.confidence } else { r.accuracy })
 }
@@ -176,28 +193,33 @@ fn grid_row(models: &[ModelResult], l1: f64, l2: f64) -> GridRow {
     let g = group(models, l1, l2, None);
     let p = paper_row(l1, l2);
     let clean = |conf: bool| stat(&g, |m| m.fgsm_clipped.first().map(|r| if conf { r.confidence } else { r.accuracy }));
-    let mut adv = Vec::new();
-    for clip in [ClipMode::Unclipped, ClipMode::Clipped] {
-        for eps in [0.10, 0.25] {
-            let (pa, pc) = match (&p, eps == 0.10) {
-                (Some(r), true) => (Some(r.adv_accuracy_010), Some(r.adv_confidence_010)),
-                (Some(r), false) => (Some(r.adv_accuracy_025), Some(r.adv_confidence_025)),
-                (None, _) => (None, None),
-            };
-            adv.push(AdvCell {
-                eps,
-                clip,
-                accuracy: Cell::new(pa, stat(&g, |m| fgsm(m, eps, clip, false))),
-                confidence: Cell::new(pc, stat(&g, |m| fgsm(m, eps, clip, true))),
-            });
+    let cells = |precision: Precision| {
+        let mut adv = Vec::new();
+        for clip in [ClipMode::Unclipped, ClipMode::Clipped] {
+            for eps in [0.10, 0.25] {
+                let (pa, pc) = match (&p, eps == 0.10) {
+                    (Some(r), true) => (Some(r.adv_accuracy_010), Some(r.adv_confidence_010)),
+                    (Some(r), false) => (Some(r.adv_accuracy_025), Some(r.adv_confidence_025)),
+                    (None, _) => (None, None),
+                };
+                adv.push(AdvCell {
+                    eps,
+                    clip,
+                    accuracy: Cell::new(pa, stat(&g, |m| fgsm_at(m, eps, clip, false, precision))),
+                    confidence: Cell::new(pc, stat(&g, |m| fgsm_at(m, eps, clip, true, precision))),
+                });
+            }
         }
-    }
+        adv
+    };
+    let (adv, adv_float32) = (cells(Precision::Exact), cells(Precision::Float32));
     GridRow {
         l1,
         l2,
         test_accuracy: Cell::new(p.map(|r| r.test_accuracy), clean(false)),
         test_confidence: Cell::new(p.map(|r| r.test_confidence), clean(true)),
         adv,
+        adv_float32,
     }
 }
 
@@ -269,6 +291,7 @@ fn robust_row(cfg: &ReproduceConfig, models: &[ModelResult], l1: f64, l2: f64, a
         clean_accuracy: stat(&g, |m| m.fgsm_clipped.first().map(|r| r.accuracy)),
         fgsm: cfg.fgsm_eps.iter().map(|&e| (e, stat(&g, |m| fgsm(m, e, ClipMode::Clipped, false)))).collect(),
         pgd,
+        auto: cfg.auto_eps.iter().map(|&e| (e, stat(&g, |m| at(&m.auto, e).map(|r| r.accuracy)))).collect(),
     }
 }
 
@@ -326,6 +349,7 @@ pub fn build(
         }
     }
     let closeness = claims::closeness(table1.iter().chain(&table2), &table3);
+    let gradient_closeness = claims::gradient_closeness(table1.iter().chain(&table2));
     let claims = claims::judge(cfg, &selection, table1.as_ref(), &table2, &table3, &adv_training);
     let mut models = grid;
     models.extend(adv);
@@ -343,6 +367,7 @@ pub fn build(
         adv_training,
         grid_robustness,
         closeness,
+        gradient_closeness,
         claims,
         curves,
         figure1,

@@ -81,6 +81,51 @@ pub fn closeness<'a>(rows: impl Iterator<Item = &'a GridRow>, table3: &[Table3Ro
     }
 }
 
+/// In one clip mode: the mean |ours - paper| over Tables 1-2's adversarial cells with FGSM's
+/// gradient exact and float32, and which lies closer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GradientCloseness {
+    /// The clip mode.
+    pub clip: ClipMode,
+    /// With exact gradient signs (redblue's default).
+    pub exact_mae: f64,
+    /// With the frameworks' float32 gradient.
+    pub float32_mae: f64,
+    /// Cells compared.
+    pub cells: usize,
+    /// "exact", "float32", or "neither (the two agree)".
+    pub closer: String,
+}
+
+/// [`GradientCloseness`] per clip mode.
+pub fn gradient_closeness<'a>(rows: impl Iterator<Item = &'a GridRow> + Clone) -> Vec<GradientCloseness> {
+    [ClipMode::Unclipped, ClipMode::Clipped]
+        .into_iter()
+        .map(|clip| {
+            let mae = |pick: fn(&GridRow) -> &[super::analysis::AdvCell]| {
+                let d: Vec<f64> = rows
+                    .clone()
+                    .flat_map(|r| {
+                        pick(r).iter().filter(|a| a.clip == clip).flat_map(|a| [a.accuracy.diff, a.confidence.diff])
+                    })
+                    .flatten()
+                    .filter(|d| d.is_finite())
+                    .map(f64::abs)
+                    .collect();
+                (d.iter().sum::<f64>() / d.len().max(1) as f64, d.len())
+            };
+            let ((exact_mae, cells), (float32_mae, _)) = (mae(|r| &r.adv), mae(|r| &r.adv_float32));
+            let closer = match float32_mae.total_cmp(&exact_mae) {
+                std::cmp::Ordering::Less => "float32",
+                std::cmp::Ordering::Greater => "exact",
+                std::cmp::Ordering::Equal => "neither (the two agree)",
+            }
+            .to_string();
+            GradientCloseness { clip, exact_mae, float32_mae, cells, closer }
+        })
+        .collect()
+}
+
 fn adv_acc(r: &GridRow, eps: f64, clip: ClipMode) -> f64 {
     r.adv.iter().find(|a| a.eps == eps && a.clip == clip).map_or(f64::NAN, |a| a.accuracy.ours.mean)
 }
@@ -144,8 +189,11 @@ pub fn judge(
         let e = r.adv_eps.unwrap_or(0.0);
         let f = r.fgsm.iter().find(|(x, _)| *x == e).map(|(_, s)| s.mean);
         let p = r.pgd.iter().find(|m| m.eps == e);
+        let auto = r.auto.iter().find(|(x, s)| *x == e && s.n > 0).map(|(_, s)| s.mean);
         let fgsm_ok = f.is_some_and(|f| f >= RED_TEAM_FAILS_AT);
-        let pgd_ok = p.is_none_or(|m| m.pgd.mean >= PGD_FLOOR && !m.flagged);
+        // Robustness holds only as far as the strongest attack run supports it.
+        let strongest = p.map(|m| m.pgd.mean).into_iter().chain(auto).fold(f64::INFINITY, f64::min);
+        let pgd_ok = (p.is_none() && auto.is_none()) || (strongest >= PGD_FLOOR && !p.is_some_and(|m| m.flagged));
         out.push(Claim {
             claim: format!("After FGSM adversarial training (eps {e}, l1={}, l2={}) the red team fails", r.l1, r.l2),
             verdict: match (fgsm_ok, pgd_ok) {
@@ -154,13 +202,18 @@ pub fn judge(
                 _ => Verdict::DoesNotHold,
             },
             evidence: format!(
-                "FGSM accuracy at eps {e}: {} (fails if >= {RED_TEAM_FAILS_AT}); PGD-{} accuracy: {}{}",
+                "FGSM accuracy at eps {e}: {} (fails if >= {RED_TEAM_FAILS_AT}); PGD-{} accuracy: {}; \
+                 auto (AutoAttack standard) accuracy: {}{}",
                 f.map_or("n/a".into(), |v| format!("{v:.4}")),
                 cfg.pgd_steps,
                 p.map_or("n/a".into(), |m| format!(
                     "{:.4} on {} images",
                     m.pgd.mean,
                     cfg.pgd_subset.map_or("all".into(), |n| n.to_string())
+                )),
+                auto.map_or("n/a".into(), |v| format!(
+                    "{v:.4} on {} images",
+                    cfg.auto_subset.map_or("all".into(), |n| n.to_string())
                 )),
                 p.filter(|m| m.flagged)
                     .map_or(String::new(), |_| " - robust to FGSM only (gradient masking suspected)".into()),

@@ -50,6 +50,20 @@ pub struct ReproduceConfig {
     pub test_subset: Option<usize>,
     /// Images per attack/eval batch (does not change results).
     pub eval_batch: usize,
+    /// Budgets of the `auto` (AutoAttack standard) column of the robustness tables.
+    #[serde(default = "default_auto_eps")]
+    pub auto_eps: Vec<f64>,
+    /// `auto` on the first N test images (None = all).
+    #[serde(default = "default_auto_subset")]
+    pub auto_subset: Option<usize>,
+}
+
+fn default_auto_eps() -> Vec<f64> {
+    vec![0.10, 0.25]
+}
+
+fn default_auto_subset() -> Option<usize> {
+    Some(500)
 }
 
 impl Default for ReproduceConfig {
@@ -76,6 +90,8 @@ impl Default for ReproduceConfig {
             train_subset: None,
             test_subset: None,
             eval_batch: 1000,
+            auto_eps: default_auto_eps(),
+            auto_subset: default_auto_subset(),
         }
     }
 }
@@ -94,6 +110,7 @@ impl ReproduceConfig {
             curve_subset: Some(200),
             train_subset: Some(6000),
             test_subset: Some(1000),
+            auto_subset: Some(100),
             ..ReproduceConfig::default()
         }
     }
@@ -122,7 +139,8 @@ impl ReproduceConfig {
                 return Err(Error::param("l1/l2 grid value", v, "must be in [0, 1]"));
             }
         }
-        for &e in self.fgsm_eps.iter().chain(&self.adv_train_eps).chain(&self.pgd_eps).chain(&self.curve_eps) {
+        let all_eps = self.fgsm_eps.iter().chain(&self.adv_train_eps).chain(&self.pgd_eps).chain(&self.curve_eps);
+        for &e in all_eps.chain(&self.auto_eps) {
             check_eps("eps", e, 1.0)?;
         }
         if !self.fgsm_eps.contains(&0.10) {
@@ -141,6 +159,7 @@ impl ReproduceConfig {
         for (name, v) in [
             ("pgd-subset", self.pgd_subset),
             ("curve-subset", self.curve_subset),
+            ("auto-subset", self.auto_subset),
             ("train-subset", self.train_subset),
             ("test-subset", self.test_subset),
         ] {

@@ -29,7 +29,7 @@ impl<'a> EvalSet<'a> {
 
 fn run_sweep(
     model: &Mlp,
-    attack: &Pgd,
+    attack: &dyn crate::attack::Attack,
     set: &EvalSet<'_>,
     eps: &[f64],
     clip: ClipMode,
@@ -75,7 +75,10 @@ pub fn measure(
     cfg: &ReproduceConfig,
 ) -> Result<ModelResult> {
     let fgsm = Pgd::fgsm();
+    let fgsm32 = Pgd { precision: crate::nn::Precision::Float32, ..Pgd::fgsm() };
     let pgd_set = set.head(cfg.pgd_subset);
+    let auto = crate::attack::Auto::standard(crate::attack::Norm::Linf);
+    let auto_set = set.head(cfg.auto_subset);
     let fgsm_clipped = run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?;
     let fgsm_on_pgd_subset = fgsm_on_pgd_set(model, &fgsm_clipped, set, &pgd_set, cfg)?;
     Ok(ModelResult {
@@ -87,6 +90,9 @@ pub fn measure(
         fgsm_clipped,
         pgd: run_sweep(model, &pgd_attack(cfg), &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, spec.seed)?,
         fgsm_on_pgd_subset,
+        fgsm_clipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?,
+        fgsm_unclipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Unclipped, cfg, 0)?,
+        auto: run_sweep(model, &auto, &auto_set, &cfg.auto_eps, ClipMode::Clipped, cfg, spec.seed)?,
     })
 }
 

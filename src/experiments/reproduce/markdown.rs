@@ -56,9 +56,13 @@ fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
         for m in &r.pgd {
             let _ = write!(out, " FGSM / PGD ε={} |", m.eps);
         }
+        for (e, _) in &r.auto {
+            let _ = write!(out, " auto ε={e} |");
+        }
     }
     out.push('\n');
-    out.push_str(&"|---".repeat(2 + fgsm_eps.len() + rows.first().map_or(0, |r| r.pgd.len())));
+    let cols = rows.first().map_or(0, |r| r.pgd.len() + r.auto.len());
+    out.push_str(&"|---".repeat(2 + fgsm_eps.len() + cols));
     out.push_str("|\n");
     for r in rows {
         let _ = write!(out, "| {} | {} |", r.group, stat(&r.clean_accuracy));
@@ -69,9 +73,55 @@ fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
             let flag = if m.flagged { " ⚠ FGSM only" } else { "" };
             let _ = write!(out, " {} / {}{flag} |", stat(&m.fgsm), stat(&m.pgd));
         }
+        for (_, s) in &r.auto {
+            let _ = write!(out, " {} |", if s.n == 0 { "–".to_string() } else { stat(s) });
+        }
         out.push('\n');
     }
     out.push('\n');
+}
+
+/// FGSM with exact gradient signs next to the frameworks' float32 gradient, and which the
+/// paper's numbers match.
+fn gradient_section(o: &mut String, r: &Report) {
+    o.push_str("## FGSM's gradient: exact signs vs float32\n\n");
+    o.push_str(
+        "FGSM uses only the sign of the input gradient. In float32, as deep-learning frameworks compute it, \
+         a confidently classified image's true-class probability rounds to 1, so `softmax - onehot` loses that \
+         class's term and the backward sums cancel: some pixels get the wrong sign. redblue's default takes the \
+         stable form (`p_y - 1 = -sum_{j != y} p_j`) and float64 backward products (**exact**); **float32** is the \
+         frameworks' computation. Every table below uses exact signs; both are in `report.json`.\n\n",
+    );
+    for g in &r.gradient_closeness {
+        let _ = writeln!(
+            o,
+            "- {}: mean |ours − paper| over {} cells of Tables 1-2 is {:.4} with exact signs and {:.4} with \
+             float32, so **{}** lies closer to the paper.",
+            g.clip.name(),
+            g.cells,
+            g.exact_mae,
+            g.float32_mae,
+            g.closer
+        );
+    }
+    o.push_str("\n| l1 | l2 | FGSM | ε | paper acc | exact acc | float32 acc |\n|---:|---:|---|---:|---:|---:|---:|\n");
+    let rows = r.table1.iter().chain(&r.table2).chain(&r.other_grid_rows);
+    for row in rows {
+        for (a, b) in row.adv.iter().zip(&row.adv_float32) {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                row.l1,
+                row.l2,
+                a.clip.name(),
+                a.eps,
+                a.accuracy.paper.map_or("–".to_string(), |p| p.to_string()),
+                stat(&a.accuracy.ours),
+                stat(&b.accuracy.ours)
+            );
+        }
+    }
+    o.push('\n');
 }
 
 /// The full Markdown report.
@@ -125,6 +175,7 @@ pub fn render(r: &Report) -> String {
         cl.unclipped_mae,
         cl.closer.name()
     );
+    gradient_section(&mut o, r);
     for clip in [ClipMode::Unclipped, ClipMode::Clipped] {
         let _ = writeln!(o, "## Tables 1 and 2 (FGSM {})\n", clip.name());
         let mut rows: Vec<&GridRow> = r.table1.iter().collect();
@@ -159,11 +210,14 @@ pub fn render(r: &Report) -> String {
         );
     }
     let pgd_n = c.pgd_subset.map_or("all".to_string(), |n| n.to_string());
+    let auto_n = c.auto_subset.map_or("all".to_string(), |n| n.to_string());
     let _ = writeln!(
         o,
         "\n## Adversarial training (FGSM mix, weight {})\n\nAccuracy, clipped. PGD: L-inf, {} steps of \
-         2.5·ε/{}, random start, {} restart(s), on {} test images; FGSM shown on the same images for comparison.\n",
-        c.adv_weight, c.pgd_steps, c.pgd_steps, c.pgd_restarts, pgd_n
+         2.5·ε/{}, random start, {} restart(s), on {} test images; FGSM shown on the same images for comparison. \
+         auto: AutoAttack's standard sequence (APGD-CE, APGD-T, FAB-T, Square 5000 queries; per-example worst \
+         case) on the first {} test images.\n",
+        c.adv_weight, c.pgd_steps, c.pgd_steps, c.pgd_restarts, pgd_n, auto_n
     );
     robust_table(&mut o, &r.adv_training, &c.fgsm_eps);
     let _ = writeln!(

@@ -115,6 +115,15 @@ pub struct ModelResult {
     pub pgd: Vec<Row>,
     /// FGSM (clipped) at the same eps and on the same subset as `pgd`, for the masking check.
     pub fgsm_on_pgd_subset: Vec<Row>,
+    /// FGSM clipped with the frameworks' float32 gradient (`fgsm_clipped` has exact signs).
+    #[serde(default)]
+    pub fgsm_clipped_float32: Vec<Row>,
+    /// FGSM unclipped with the frameworks' float32 gradient.
+    #[serde(default)]
+    pub fgsm_unclipped_float32: Vec<Row>,
+    /// `auto` (AutoAttack's standard sequence, clipped) on the auto subset; row 0 is clean there.
+    #[serde(default)]
+    pub auto: Vec<Row>,
 }
 
 /// Accuracy-vs-eps curves of one model.

@@ -238,6 +238,7 @@ pub fn run(
     let test_n = subset::first(inputs.test_y.len(), cfg.test_subset, "--test-subset", "test set")?;
     subset::first(test_n, cfg.pgd_subset, "--pgd-subset", "evaluation set (after --test-subset)")?;
     subset::first(test_n, cfg.curve_subset, "--curve-subset", "evaluation set (after --test-subset)")?;
+    subset::first(test_n, cfg.auto_subset, "--auto-subset", "evaluation set (after --test-subset)")?;
     subset::first(inputs.train_y.len(), cfg.train_subset, "--train-subset", "training set")?;
     prepare_run_dir(&opts.out_dir, cfg, &inputs.data, opts.resume)?;
     let inputs = Inputs {

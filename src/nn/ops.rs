@@ -1,0 +1,111 @@
+//! Scalar and row operations on logits and gradients.
+//!
+//! Cross-entropy has two logit gradients here. [`ce_grad_exact`] is the stable form attacks
+//! use: for `j != y` `p_j`, and for the true class `p_y - 1 = -sum_{j != y} p_j`, in f64, so a
+//! confidently classified image (whose `p_y` rounds to 1 in f32) keeps its true-class term and
+//! with it the sign of its input gradient. [`ce_grad_f32`] is `softmax - onehot` in f32, what
+//! deep-learning frameworks compute; training uses it (its weight gradients are sums over a
+//! batch, dominated by the examples that are not yet confidently right), and it stays the
+//! "float32 framework" variant the reproduction reports beside the exact one.
+
+/// sign(x) with sign(0) = 0, as torch.sign and numpy.sign.
+pub fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Index of the largest value (first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Log-sum-exp of a logits row in f32, computed stably.
+pub fn log_sum_exp(row: &[f32]) -> f32 {
+    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    if !m.is_finite() {
+        return m;
+    }
+    m + row.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
+}
+
+/// Cross-entropy of one logits row for class `label`, in f64.
+pub fn cross_entropy(row: &[f32], label: usize) -> f64 {
+    let m = f64::from(row.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    let lse = m + row.iter().map(|&v| (f64::from(v) - m).exp()).sum::<f64>().ln();
+    lse - f64::from(row[label])
+}
+
+/// Cross-entropy of the f64 logits `z` for class `y`, with its stable logit gradient
+/// (`p_j` for `j != y`, `-sum_{j != y} p_j` for `y`) written into `g`.
+pub fn ce_grad_exact(z: &[f64], y: usize, g: &mut [f64]) -> f64 {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for (gj, zj) in g.iter_mut().zip(z) {
+        *gj = (zj - m).exp();
+        sum += *gj;
+    }
+    let mut others = 0.0;
+    for (j, gj) in g.iter_mut().enumerate() {
+        if j != y {
+            *gj /= sum;
+            others += *gj;
+        }
+    }
+    g[y] = -others;
+    m + sum.ln() - z[y]
+}
+
+/// [`ce_grad_exact`] of an f32 logits row, the gradient written into `out` in f64.
+pub fn ce_grad_exact_row(row: &[f32], y: usize, out: &mut [f64]) -> f64 {
+    let z: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
+    ce_grad_exact(&z, y, out)
+}
+
+/// `scale * (softmax(row) - onehot(label))` in f32 into `out` (the frameworks' gradient);
+/// returns the cross-entropy.
+pub fn ce_grad_f32(row: &[f32], label: usize, scale: f32, out: &mut [f32]) -> f32 {
+    let lse = log_sum_exp(row);
+    for (j, (o, &z)) in out.iter_mut().zip(row).enumerate() {
+        let p = (z - lse).exp();
+        *o = scale * (p - if j == label { 1.0 } else { 0.0 });
+    }
+    lse - row[label]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_gradient_keeps_the_true_class_term_that_f32_rounds_away() {
+        // p_y rounds to 1 in f32: softmax - onehot gives exactly 0 for the true class.
+        let row = [30.0f32, 0.0, -1.0];
+        let mut f = [0.0f32; 3];
+        ce_grad_f32(&row, 0, 1.0, &mut f);
+        assert_eq!(f[0], 0.0);
+        let mut g = [0.0f64; 3];
+        ce_grad_exact_row(&row, 0, &mut g);
+        let want = -((-30.0f64).exp() + (-31.0f64).exp()) / (1.0 + (-30.0f64).exp() + (-31.0f64).exp());
+        assert!((g[0] - want).abs() < 1e-25 && g[0] < 0.0, "{g:?}");
+        assert!((g.iter().sum::<f64>()).abs() < 1e-25);
+    }
+
+    #[test]
+    fn small_ops() {
+        assert_eq!([sign(-2.0), sign(0.0), sign(3.0)], [-1.0, 0.0, 1.0]);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 0.0]), 1);
+        assert!((cross_entropy(&[0.0, 0.0], 1) - 2f64.ln()).abs() < 1e-12);
+        assert!((f64::from(log_sum_exp(&[0.0, 0.0])) - 2f64.ln()).abs() < 1e-6);
+    }
+}
