@@ -386,7 +386,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub curve_subset: Option<usize>,
     /// `auto` (AutoAttack's standard sequence) at eps 0.10 and 0.25 on the first N test images
-    /// of every model (default 500; 100 with --quick; 10000 for the full test set).
+    /// of every model (default 200; 100 with --quick; 10000 for the full test set).
     #[arg(long)]
     pub auto_subset: Option<usize>,
     /// Train on the first N training images only.

@@ -63,7 +63,7 @@ fn default_auto_eps() -> Vec<f64> {
 }
 
 fn default_auto_subset() -> Option<usize> {
-    Some(500)
+    Some(200)
 }
 
 impl Default for ReproduceConfig {
