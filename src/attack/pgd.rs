@@ -172,7 +172,7 @@ fn keys(model: &dyn Classifier, x: &[f32], goal: Goal<'_>, loss: Loss) -> Vec<(b
             let row = &logits[i * c..(i + 1) * c];
             let y = goal.labels()[i] as usize;
             let value = match loss {
-                Loss::Ce => crate::eval::metrics::cross_entropy(row, y) as f32,
+                Loss::Ce => crate::nn::ops::cross_entropy(row, y) as f32,
                 other => other.value_grad(row, y, None, 1.0, &mut vec![0.0; c]),
             };
             (goal.is_success(i, argmax(row)), goal.score(value))

@@ -3,8 +3,8 @@
 //! Accuracy; confidence = mean over images of the maximum softmax probability (the paper's
 //! "confidence"); mean probability of the true class; mean cross-entropy loss.
 
-use crate::attack::pgd::argmax;
 use crate::error::{Error, Result};
+use crate::nn::ops::argmax;
 use serde::{Deserialize, Serialize};
 
 /// One row of an evaluation table.

@@ -118,7 +118,7 @@ fn for_chunks<R: Send>(
     let mut out = Vec::with_capacity(chunks.len());
     let mut done = 0;
     for wave in chunks.chunks(threads) {
-        out.extend(crate::parallel::parallel_map(wave, threads, work)?);
+        out.extend(crate::parallel::map_in_order(wave, work)?);
         done += wave.iter().map(|c| c.y.len()).sum::<usize>();
         progress(done, total);
     }

@@ -6,12 +6,13 @@
 //! Dropout masks come from the caller's seeded RNG ([`Dropout`]), drawn in the same order by
 //! both engines, so every run is reproducible independently of the backend's generator.
 
+use super::InputGradient;
 use super::{Classifier, Engine};
-use crate::attack::gradient::InputGradient;
 use crate::backend::tensor2;
 use crate::error::{Error, Result};
 use crate::native::layout::Params;
 use crate::native::mlp::Weights;
+pub use crate::nn::dropout::Dropout;
 use crate::nn::Precision;
 use burn::tensor::{activation::relu, Tensor};
 use rand::{Rng, RngCore};
@@ -74,74 +75,6 @@ pub struct Mlp {
     /// `w1 [in, hidden]`, `b1 [hidden]`, `w2 [hidden, classes]`, `b2 [classes]`, stored in the
     /// native engine's padded layout ([`Params`]); [`Mlp::to_host`] gives burn layout.
     params: Params,
-}
-
-/// Inverted dropout with drop probability `p`: one uniform 32-bit value per element (see
-/// [`Dropout::draw`]), kept with probability `1 - p` and then scaled by `1 / (1 - p)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Dropout {
-    threshold: u64,
-    scale: f32,
-}
-
-impl Dropout {
-    /// `None` when `p <= 0` (no dropout, no draws).
-    pub fn new(p: f64) -> Option<Dropout> {
-        if p <= 0.0 {
-            return None;
-        }
-        let keep = 1.0 - p;
-        Some(Dropout { threshold: (keep * 4_294_967_296.0).round() as u64, scale: (1.0 / keep) as f32 })
-    }
-
-    /// The scale applied to kept values.
-    pub fn scale(&self) -> f32 {
-        self.scale
-    }
-
-    /// Fills `bits` with `n` uniform 32-bit values, one per element: a SplitMix64 stream
-    /// keyed by one 64-bit draw of `rng`. (A counter-based stream is several times faster
-    /// than drawing every element from ChaCha, and still fixed by the run's seed.)
-    pub fn draw(&self, rng: &mut dyn RngCore, n: usize, bits: &mut Vec<u32>) {
-        let key = self.draw_key(rng);
-        bits.clear();
-        bits.resize(n, 0);
-        crate::native::elementwise::splitmix_bits(bits, key);
-    }
-
-    /// [`Dropout::draw`] for `rows` rows of `units` values stored with row `stride` (the
-    /// padded hidden layer): the same values as an unpadded draw of `rows·units`, 0 in the
-    /// padding.
-    pub fn draw_rows(&self, rng: &mut dyn RngCore, rows: usize, units: usize, stride: usize, bits: &mut Vec<u32>) {
-        let key = self.draw_key(rng);
-        bits.clear();
-        bits.resize(rows * stride, 0);
-        crate::native::elementwise::splitmix_rows(bits, key, units, stride);
-    }
-
-    /// The key of a new mask: one 64-bit draw of `rng` (every mask takes exactly one).
-    pub fn draw_key(&self, rng: &mut dyn RngCore) -> u64 {
-        rng.next_u64()
-    }
-
-    /// The values [`Dropout::draw`] would give at positions `base + pos[i]` of the mask keyed
-    /// by `key`, without drawing the others.
-    pub fn draw_at(&self, key: u64, base: u64, pos: &[u32], bits: &mut Vec<u32>) {
-        bits.clear();
-        bits.resize(pos.len(), 0);
-        crate::native::elementwise::splitmix_at(bits, key, base, pos);
-    }
-
-    /// The probability of keeping an element.
-    pub fn keep_fraction(&self) -> f64 {
-        self.threshold as f64 / 4_294_967_296.0
-    }
-
-    /// Whether an element with draw `bits` is kept.
-    #[inline]
-    pub fn keeps(&self, bits: u32) -> bool {
-        u64::from(bits) < self.threshold
-    }
 }
 
 /// Indices into [`Mlp::params`] of the weight matrices (the only tensors L1/L2 penalise).
@@ -262,7 +195,7 @@ impl Classifier for Mlp {
     fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
         match self.engine {
             Engine::Native => crate::native::mlp::forward(&self.weights(), x, n).logits,
-            Engine::Burn => crate::attack::gradient::reference_logits(self, x, n),
+            Engine::Burn => super::reference::reference_logits(self, x, n),
         }
     }
     fn input_gradient(&self, x: &[f32], labels: &[u8], precision: Precision) -> InputGradient {
@@ -271,13 +204,13 @@ impl Classifier for Mlp {
                 let (grad, loss, logits) = crate::native::mlp::input_gradient(&self.weights(), x, labels, precision);
                 InputGradient { grad, loss, logits }
             }
-            Engine::Burn => crate::attack::gradient::default_input_gradient(self, x, labels, precision),
+            Engine::Burn => super::reference::default_input_gradient(self, x, labels, precision),
         }
     }
     fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
         match self.engine {
             Engine::Native => crate::native::mlp::forward_vjp(&self.weights(), x, n, dlogits),
-            Engine::Burn => crate::attack::gradient::reference_forward_vjp(self, x, n, dlogits),
+            Engine::Burn => super::reference::reference_forward_vjp(self, x, n, dlogits),
         }
     }
     fn adversarial_logits(&self, x: &[f32], n: usize, advs: &[Vec<f32>], eps: &[f32]) -> Vec<Vec<f32>> {
@@ -286,10 +219,10 @@ impl Classifier for Mlp {
             Engine::Burn => advs.iter().map(|a| self.logits_host(a, n)).collect(),
         }
     }
-    fn gradient_path(&self) -> Box<dyn crate::attack::gradient::Path + '_> {
+    fn gradient_path(&self) -> Box<dyn super::Path + '_> {
         match self.engine {
             Engine::Native => Box::new(NativePath { model: self, path: Default::default() }),
-            Engine::Burn => Box::new(crate::attack::gradient::Stateless(self)),
+            Engine::Burn => Box::new(super::Stateless(self)),
         }
     }
     fn input_dim(&self) -> usize {
@@ -300,14 +233,14 @@ impl Classifier for Mlp {
     }
 }
 
-/// The native engine's [`crate::attack::gradient::Path`]: first-layer pre-activations updated
+/// The native engine's [`super::Path`]: first-layer pre-activations updated
 /// over the pixels that moved ([`crate::native::path`]).
 struct NativePath<'a> {
     model: &'a Mlp,
     path: crate::native::path::GradientPath,
 }
 
-impl crate::attack::gradient::Path for NativePath<'_> {
+impl super::Path for NativePath<'_> {
     fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient {
         crate::backend::flush_denormals();
         let (grad, loss, logits) = self.path.gradient(&self.model.weights(), x, labels);

@@ -6,10 +6,10 @@
 
 pub mod file;
 pub mod mlp;
+pub mod reference;
 
 pub use mlp::{Mlp, MlpConfig};
 
-use crate::attack::gradient::{self, InputGradient};
 use crate::nn::Precision;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub trait Classifier: Sync {
     /// Logits of `n` flattened images on the host (`[n, classes]`); by default through
     /// [`Classifier::logits`] on burn.
     fn logits_host(&self, x: &[f32], n: usize) -> Vec<f32> {
-        gradient::reference_logits(self, x, n)
+        reference::reference_logits(self, x, n)
     }
     /// The model contract for attacks: one forward pass and one vector-Jacobian product with
     /// respect to the input. Computes the logits of `n` images (`[n, classes]`), asks
@@ -47,14 +47,14 @@ pub trait Classifier: Sync {
     /// and returns `(logits, dx)` with `dx = dlogits · d logits / d x` (`[n, input_dim]`).
     /// By default through burn's autodiff.
     fn forward_vjp(&self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
-        gradient::reference_forward_vjp(self, x, n, dlogits)
+        reference::reference_forward_vjp(self, x, n, dlogits)
     }
     /// Input gradient of the summed cross-entropy at `precision`. By default
     /// [`Precision::Float32`] is burn's autodiff (the frameworks' computation) and
     /// [`Precision::Exact`] the stable logit gradient through [`Classifier::forward_vjp`];
     /// the native MLP also runs the backward products in f64 for `Exact`.
     fn input_gradient(&self, x: &[f32], labels: &[u8], precision: Precision) -> InputGradient {
-        gradient::default_input_gradient(self, x, labels, precision)
+        reference::default_input_gradient(self, x, labels, precision)
     }
     /// Logits of adversarial batches `advs[k]` (`[n, input_dim]` each) made from the clean
     /// batch `x` at budgets `eps[k]`; the same as [`Classifier::logits_host`] on each, up to
@@ -64,11 +64,40 @@ pub trait Classifier: Sync {
         advs.iter().map(|a| self.logits_host(a, n)).collect()
     }
     /// Input gradients along an attack's iterates; by default each point on its own.
-    fn gradient_path(&self) -> Box<dyn gradient::Path + '_> {
-        Box::new(gradient::Stateless(self))
+    fn gradient_path(&self) -> Box<dyn Path + '_> {
+        Box::new(Stateless(self))
     }
     /// Valid input range in pixel units; MNIST is `[0, 1]`.
     fn bounds(&self) -> (f32, f32) {
         (0.0, 1.0)
+    }
+}
+
+/// Input gradient of the summed cross-entropy plus the per-example loss at the same point.
+#[derive(Clone, Debug)]
+pub struct InputGradient {
+    /// d(sum_i CE(f(x_i), y_i)) / dx, row-major `[n, input_dim]`.
+    pub grad: Vec<f32>,
+    /// CE(f(x_i), y_i) for each example.
+    pub loss: Vec<f32>,
+    /// Logits `[n, classes]` at the same point (bit-identical to [`Classifier::logits_host`]).
+    pub logits: Vec<f32>,
+}
+
+/// Input gradients at a sequence of nearby points (an attack's iterates), for models that can
+/// reuse work from one point to the next ([`Classifier::gradient_path`]). Each call returns
+/// what [`Classifier::input_gradient`] returns at that point, up to float rounding.
+pub trait Path {
+    /// The input gradient at `x`, the next point of the path.
+    fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient;
+}
+
+/// A path with no state: every point through [`Classifier::input_gradient`].
+pub struct Stateless<'a, C: ?Sized>(pub &'a C);
+
+impl<C: Classifier + ?Sized> Path for Stateless<'_, C> {
+    fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient {
+        crate::backend::flush_denormals();
+        self.0.input_gradient(x, labels, Precision::Exact)
     }
 }

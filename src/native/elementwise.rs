@@ -3,7 +3,7 @@
 //! Each runs once per layer and batch over `[batch, hidden]` values; [`multiversion!`]
 //! (crate::multiversion) compiles them for AVX-512/AVX2 so they vectorise to full width.
 
-use crate::model::mlp::Dropout;
+use crate::nn::dropout::Dropout;
 
 #[inline(always)]
 fn add_rows_imp<const F: bool>(out: &mut [f32], bias: &[f32]) {
@@ -82,57 +82,7 @@ crate::multiversion! {
     pub fn count_nonzero(x: &[f32]) -> usize => count_nonzero_imp
 }
 
-#[inline(always)]
-fn splitmix_bits_imp<const F: bool>(out: &mut [u32], key: u64) {
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (splitmix64(key, i as u64) >> 32) as u32;
-    }
-}
-
-/// Output `i` of the SplitMix64 generator (Steele, Lea, Flood 2014) started at `key`: a
-/// counter-based stream, so every element's value is computed independently (and in SIMD).
-#[inline(always)]
-pub fn splitmix64(key: u64, i: u64) -> u64 {
-    let mut z = key.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-crate::multiversion! {
-    /// `out[i]` = the high 32 bits of SplitMix64 output `i` from `key`.
-    pub fn splitmix_bits(out: &mut [u32], key: u64) => splitmix_bits_imp
-}
-
-#[inline(always)]
-fn splitmix_rows_imp<const F: bool>(out: &mut [u32], key: u64, units: usize, stride: usize) {
-    for (r, row) in out.chunks_exact_mut(stride.max(1)).enumerate() {
-        let (real, pad) = row.split_at_mut(units.min(stride));
-        let base = (r * units) as u64;
-        for (j, o) in real.iter_mut().enumerate() {
-            *o = (splitmix64(key, base + j as u64) >> 32) as u32;
-        }
-        pad.fill(0);
-    }
-}
-
-crate::multiversion! {
-    /// [`splitmix_bits`] for `out.len() / stride` rows of `units` values laid out with row
-    /// `stride`: value `(r, j)` gets stream element `r·units + j` (as if unpadded), padding 0.
-    pub fn splitmix_rows(out: &mut [u32], key: u64, units: usize, stride: usize) => splitmix_rows_imp
-}
-
-#[inline(always)]
-fn splitmix_at_imp<const F: bool>(out: &mut [u32], key: u64, base: u64, pos: &[u32]) {
-    for (o, &p) in out.iter_mut().zip(pos) {
-        *o = (splitmix64(key, base + u64::from(p)) >> 32) as u32;
-    }
-}
-
-crate::multiversion! {
-    /// `out[i]` = [`splitmix_bits`]'s value at position `base + pos[i]`.
-    pub fn splitmix_at(out: &mut [u32], key: u64, base: u64, pos: &[u32]) => splitmix_at_imp
-}
+pub use crate::nn::dropout::{splitmix64, splitmix_at, splitmix_bits, splitmix_rows};
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ pub mod layout;
 pub mod mlp;
 pub mod path;
 pub mod rays;
-pub mod simd;
+pub use crate::nn::simd;
 pub mod sparse;
 pub mod sparse_grad;
 pub mod train;

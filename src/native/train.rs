@@ -8,7 +8,7 @@ use super::mlp::{fill_rows, layer2, use_sparse, Weights};
 use super::simd::madd;
 use super::sparse::{scatter_times, transposed_times, SparseRows};
 use super::sparse_grad::dense_t_times_sparse;
-use crate::model::mlp::Dropout;
+use crate::nn::dropout::Dropout;
 use rand::RngCore;
 
 /// Reusable buffers for training passes (no allocation in the hot loop once warm).

@@ -3,7 +3,9 @@
 //! so the engine (`native`), the models, the attacks and the evaluation can all build on it
 //! without depending on one another for these.
 
+pub mod dropout;
 pub mod ops;
+pub mod simd;
 
 use serde::{Deserialize, Serialize};
 

@@ -62,12 +62,12 @@ macro_rules! multiversion {
                 unsafe fn v4($($a: $t),*) $(-> $r)? { $imp::<true>($($a),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn v3($($a: $t),*) $(-> $r)? { $imp::<true>($($a),*) }
-                match $crate::native::simd::level() {
+                match $crate::nn::simd::level() {
                     // SAFETY: `level()` checked at run time that the CPU has these features.
-                    $crate::native::simd::Level::Avx512 => return unsafe { v4($($a),*) },
+                    $crate::nn::simd::Level::Avx512 => return unsafe { v4($($a),*) },
                     // SAFETY: as above.
-                    $crate::native::simd::Level::Avx2 => return unsafe { v3($($a),*) },
-                    $crate::native::simd::Level::Base => {}
+                    $crate::nn::simd::Level::Avx2 => return unsafe { v3($($a),*) },
+                    $crate::nn::simd::Level::Base => {}
                 }
             }
             $imp::<false>($($a),*)
