@@ -289,7 +289,6 @@ const CASES: &[(&str, &[&str])] = &[
         "attack --model {model} --attack square --eps 0.1 --steps 10 --out {new}",
         &["--steps has no effect with --attack square"],
     ),
-    ("attack --model {model} --attack square --eps 0.1 --norm l2 --out {new}", &["--norm l2", "L-inf only"]),
     ("attack --model {model} --attack square --eps 0.1 --queries 0 --out {new}", &["--queries", "between 1 and"]),
     (
         "attack --model {model} --attack pgd --eps 0.1 --queries 10 --out {new}",

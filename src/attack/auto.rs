@@ -3,8 +3,7 @@
 //! failed to fool, each from the clean image, and an example's first fooling image is kept
 //! (the per-example worst case). The stages are AutoAttack's "standard" version: APGD-CE,
 //! APGD-T (9 targets), FAB-T (9 targets) and Square with 5000 queries, each with one restart.
-//! Square is L-inf only in redblue so far, so the L2 sequence lacks it and its parameters say
-//! so (`"standard": false`, `"missing": ["square-l2"]`).
+//! The same sequence for L2, with Square's L2 version.
 //!
 //! The parameters also report, per eps and stage, how many examples were still robust after
 //! that stage (summed over every batch the attack ran on), so a report can show the accuracy
@@ -30,17 +29,12 @@ pub struct Auto {
 }
 
 impl Auto {
-    /// APGD-CE, APGD-T, FAB-T and (L-inf only) Square, with their standard settings.
+    /// APGD-CE, APGD-T, FAB-T and Square, with their standard settings, for `norm`.
     pub fn standard(norm: Norm) -> Self {
         let mut stages: Vec<Box<dyn Attack>> =
             vec![Box::new(Apgd::new(Loss::Ce, norm)), Box::new(Apgd::targeted(norm)), Box::new(Fab::targeted(norm))];
-        let mut missing = Vec::new();
-        if norm == Norm::Linf {
-            stages.push(Box::new(Square::standard()));
-        } else {
-            missing.push("square-l2");
-        }
-        Auto { missing, ..Self::with_stages(stages, norm) }
+        stages.push(Box::new(Square::standard().with_norm(norm)));
+        Auto { missing: Vec::new(), ..Self::with_stages(stages, norm) }
     }
 
     /// Any sequence of stages sharing `norm` (not AutoAttack's standard).

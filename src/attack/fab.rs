@@ -26,6 +26,7 @@
 use super::{Attack, ClipMode, Goal, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// FAB-T's configuration.
@@ -191,8 +192,6 @@ impl Fab {
         let (d, c, m) = (r.model.input_dim(), r.model.num_classes(), r.ys.len());
         let mut x = start.unwrap_or_else(|| r.x0.to_vec());
         let mut best = MinNorm { distances: vec![f32::INFINITY; m], images: r.x0.to_vec() };
-        let (mut d1, mut d2) = (vec![0.0f32; d], vec![0.0f32; d]);
-        let mut scratch = Vec::new();
         crate::backend::flush_denormals();
         for _ in 0..self.iterations {
             // f = z_t - z_y and its input gradient w, in one forward pass and one VJP.
@@ -204,23 +203,27 @@ impl Fab {
                 }
                 dl
             });
-            for k in 0..m {
-                let rows = k * d..(k + 1) * d;
-                let (wk, x0k) = (&w[rows.clone()], &r.x0[rows.clone()]);
-                let f =
-                    f64::from(logits[k * c + usize::from(r.ts[k])]) - f64::from(logits[k * c + usize::from(r.ys[k])]);
-                let xk = &mut x[rows];
-                // The linearised boundary: w·z = w·x - f.
-                let b = dot(wk, xk) - f;
-                project_hyperplane(self.norm, xk, wk, b, r.bounds, &mut d1, &mut scratch);
-                project_hyperplane(self.norm, x0k, wk, b, r.bounds, &mut d2, &mut scratch);
-                let (a1, a2) = (length(self.norm, &d1).max(1e-8), length(self.norm, &d2).max(1e-8));
-                let alpha = (a1 / (a1 + a2)).clamp(0.0, f64::from(self.alpha_max)) as f32;
-                for j in 0..d {
-                    let v = (xk[j] + self.eta * d1[j]) * (1.0 - alpha) + (x0k[j] + self.eta * d2[j]) * alpha;
-                    xk[j] = r.bounds.map_or(v, |(lo, hi)| v.clamp(lo, hi));
-                }
-            }
+            // Each row's step depends on that row alone: rows run in parallel, results do not
+            // depend on the thread count.
+            x.par_chunks_mut(d.max(1)).enumerate().for_each_init(
+                || (vec![0.0f32; d], vec![0.0f32; d], Vec::new()),
+                |(d1, d2, scratch), (k, xk)| {
+                    let rows = k * d..(k + 1) * d;
+                    let (wk, x0k) = (&w[rows.clone()], &r.x0[rows]);
+                    let (t, y) = (usize::from(r.ts[k]), usize::from(r.ys[k]));
+                    let f = f64::from(logits[k * c + t]) - f64::from(logits[k * c + y]);
+                    // The linearised boundary: w·z = w·x - f.
+                    let b = dot(wk, xk) - f;
+                    project_hyperplane(self.norm, xk, wk, b, r.bounds, d1, scratch);
+                    project_hyperplane(self.norm, x0k, wk, b, r.bounds, d2, scratch);
+                    let (a1, a2) = (length(self.norm, d1).max(1e-8), length(self.norm, d2).max(1e-8));
+                    let alpha = (a1 / (a1 + a2)).clamp(0.0, f64::from(self.alpha_max)) as f32;
+                    for j in 0..d {
+                        let v = (xk[j] + self.eta * d1[j]) * (1.0 - alpha) + (x0k[j] + self.eta * d2[j]) * alpha;
+                        xk[j] = r.bounds.map_or(v, |(lo, hi)| v.clamp(lo, hi));
+                    }
+                },
+            );
             let logits = super::gradient::logits_host(r.model, &x, m);
             for k in 0..m {
                 if !(r.success)(k, super::pgd::argmax(&logits[k * c..(k + 1) * c])) {

@@ -1,4 +1,4 @@
-//! Square Attack, L-inf: a score-based black-box attack that only ever asks for logits.
+//! Square Attack, L-inf and L2: a score-based black-box attack that only ever asks for logits.
 //!
 //! Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box
 //! adversarial attack via random search", ECCV 2020, arXiv:1912.00049 (Algorithm 1 and the
@@ -11,6 +11,13 @@
 //! 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of every 10,000 queries. Defaults: 5000
 //! queries per example, one restart. Images are treated as square (`sqrt(dim)` a side; other
 //! sizes as one row).
+//!
+//! L2 (section 3.2 and AutoAttack's implementation of it): the start is a 5x5 grid of tiles,
+//! each a random-signed copy of the paper's "double pyramid" window `eta(s)` (two rectangles of
+//! opposite sign whose weights fall off as `1/(k+1)^2` from their centres), scaled to length
+//! eps. Each iteration draws two windows of odd side `s >= 3`: the perturbation's mass in both
+//! is moved into the first (a new random-signed `eta(s)` plus the old content, rescaled so the
+//! whole perturbation keeps length eps), the second is emptied, and the image is clipped.
 //!
 //! Queries are counted (one per example per forward pass, the start included) and reported in
 //! the attack's parameters as `queries_used`.
@@ -31,6 +38,9 @@ pub struct Square {
     pub p_init: f32,
     /// Independent runs on the examples still not fooled.
     pub restarts: usize,
+    /// Threat model (L-inf by default).
+    #[serde(default = "linf")]
+    pub norm: Norm,
     /// Forward passes asked for so far, one per example per query (not part of the settings).
     #[serde(skip)]
     used: AtomicU64,
@@ -45,7 +55,12 @@ impl Clone for Square {
 impl Square {
     /// The AutoAttack standard: 5000 queries, p_init 0.8, one run.
     pub fn standard() -> Self {
-        Square { queries: 5000, p_init: 0.8, restarts: 1, used: AtomicU64::new(0) }
+        Square { queries: 5000, p_init: 0.8, restarts: 1, norm: Norm::Linf, used: AtomicU64::new(0) }
+    }
+
+    /// The same settings for another threat model.
+    pub fn with_norm(self, norm: Norm) -> Self {
+        Square { norm, ..self }
     }
 
     /// The standard settings with another query budget.
@@ -78,6 +93,10 @@ impl Square {
         let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].iter().filter(|&&b| it > b).count();
         self.p_init / (1u32 << halvings) as f32
     }
+}
+
+fn linf() -> Norm {
+    Norm::Linf
 }
 
 /// `z_y - max_{j != y} z_j` per example (negative: misclassified), or for a targeted goal
@@ -118,13 +137,11 @@ impl Attack for Square {
     }
 
     fn norm(&self) -> Norm {
-        Norm::Linf
+        self.norm
     }
 
     fn stronger(&self) -> Option<Box<dyn Attack>> {
-        let mut s = Square::with_queries(self.queries * 2);
-        s.restarts = self.restarts + 1;
-        Some(Box::new(s))
+        Some(Box::new(Square { queries: self.queries * 2, restarts: self.restarts + 1, ..self.clone() }))
     }
 
     fn run_one(
@@ -149,6 +166,10 @@ impl Attack for Square {
         let mut best = x0.to_vec();
         if eps == 0.0 || n == 0 {
             return best;
+        }
+        if self.norm == Norm::L2 {
+            let shape = L2Shape { rows, cols, lo, hi, eps };
+            return self.run_l2(model, x0, labels, targeted, &shape, rng);
         }
         let mut margin = margins(&self.query(model, x0, n), c, labels, targeted);
         for _ in 0..self.restarts {
@@ -215,6 +236,184 @@ impl Attack for Square {
                     if m[k] < run_margin[i] {
                         run_margin[i] = m[k];
                         run_best[i * d..(i + 1) * d].copy_from_slice(&batch[k * d..(k + 1) * d]);
+                    }
+                }
+            }
+            for &i in &todo {
+                if run_margin[i] < margin[i] {
+                    margin[i] = run_margin[i];
+                    best[i * d..(i + 1) * d].copy_from_slice(&run_best[i * d..(i + 1) * d]);
+                }
+            }
+        }
+        best
+    }
+}
+
+/// An L2 run's geometry: image shape, pixel bounds, budget.
+struct L2Shape {
+    rows: usize,
+    cols: usize,
+    lo: f32,
+    hi: f32,
+    eps: f32,
+}
+
+/// The paper's `eta_rectangles(h, w)`: weights `1/(k+1)^2` summed over the rectangles of side
+/// `2k+1` around the centre `(h/2, w/2)` (clipped to the window), scaled to unit length.
+fn eta_rectangles(h: usize, w: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; h * w];
+    let (ch, cw) = ((h / 2) as isize, (w / 2) as isize);
+    for k in 0..(h / 2 + 1).max(w / 2 + 1) as isize {
+        let (r0, c0) = ((ch - k).max(0) as usize, (cw - k).max(0) as usize);
+        let (r1, c1) = (
+            ((ch - k) + 2 * k + 1).clamp(0, h as isize) as usize,
+            ((cw - k) + 2 * k + 1).clamp(0, w as isize) as usize,
+        );
+        for r in r0..r1 {
+            for c in c0..c1 {
+                out[r * w + c] += 1.0 / ((k + 1) * (k + 1)) as f64;
+            }
+        }
+    }
+    unit(&mut out);
+    out
+}
+
+fn unit(v: &mut [f64]) {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n + 1e-12);
+}
+
+/// The paper's L2 window `eta(s)` (`s x s`): the top `s/2` rows one rectangle, the others the
+/// negated other, unit length, transposed when `transpose`.
+fn eta(s: usize, transpose: bool) -> Vec<f64> {
+    let top = eta_rectangles(s / 2, s);
+    let bottom = eta_rectangles(s - s / 2, s);
+    let mut out: Vec<f64> = top.into_iter().chain(bottom.into_iter().map(|v| -v)).collect();
+    unit(&mut out);
+    if transpose {
+        let t: Vec<f64> = (0..s * s).map(|k| out[(k % s) * s + k / s]).collect();
+        return t;
+    }
+    out
+}
+
+/// `x0 + eps·delta/|delta|`, clipped to the bounds.
+fn place(x0: &[f32], delta: &[f64], s: &L2Shape, out: &mut [f32]) {
+    let n = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let k = f64::from(s.eps) / (n + 1e-12);
+    for ((o, &c), &v) in out.iter_mut().zip(x0).zip(delta) {
+        *o = ((f64::from(c) + k * v) as f32).max(s.lo).min(s.hi);
+    }
+}
+
+impl Square {
+    /// The L2 version (see the module docs), with this attack's restarts and query budget.
+    fn run_l2(
+        &self,
+        model: &dyn Classifier,
+        x0: &[f32],
+        labels: &[u8],
+        targeted: bool,
+        sh: &L2Shape,
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        let (d, c, n) = (model.input_dim(), model.num_classes(), labels.len());
+        let (rows, cols) = (sh.rows, sh.cols);
+        let mut best = x0.to_vec();
+        let mut margin = margins(&self.query(model, x0, n), c, labels, targeted);
+        let sign = |rng: &mut dyn rand::RngCore| if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+        for _ in 0..self.restarts {
+            let todo: Vec<usize> = (0..n).filter(|&i| margin[i] >= 0.0).collect();
+            if todo.is_empty() {
+                break;
+            }
+            // The start: a 5x5 grid of random-signed eta windows of side rows/5.
+            let tile = rows.min(cols) / 5;
+            let mut run_best = best.clone();
+            let mut deltas: Vec<Vec<f64>> = Vec::with_capacity(todo.len());
+            for &i in &todo {
+                let mut delta = vec![0.0f64; d];
+                if tile == 0 {
+                    delta.iter_mut().for_each(|v| *v = sign(rng));
+                } else {
+                    let (r_off, c_off) = ((rows - 5 * tile) / 2, (cols - 5 * tile) / 2);
+                    for tr in 0..5 {
+                        for tc in 0..5 {
+                            let e = eta(tile, rng.gen_bool(0.5));
+                            let sg = sign(rng);
+                            for r in 0..tile {
+                                for col in 0..tile {
+                                    delta[(r_off + tr * tile + r) * cols + c_off + tc * tile + col] +=
+                                        sg * e[r * tile + col];
+                                }
+                            }
+                        }
+                    }
+                }
+                let (xi, oi) = (&x0[i * d..(i + 1) * d], &mut run_best[i * d..(i + 1) * d]);
+                place(xi, &delta, sh, oi);
+                deltas.push(oi.iter().zip(xi).map(|(a, b)| f64::from(a - b)).collect());
+            }
+            let sub: Vec<f32> = todo.iter().flat_map(|&i| run_best[i * d..(i + 1) * d].iter().copied()).collect();
+            let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
+            let m = margins(&self.query(model, &sub, todo.len()), c, &ys, targeted);
+            let mut run_margin = vec![f32::INFINITY; n];
+            for (k, &i) in todo.iter().enumerate() {
+                run_margin[i] = m[k];
+            }
+            for q in 1..self.queries {
+                let active: Vec<usize> = (0..todo.len()).filter(|&k| run_margin[todo[k]] >= 0.0).collect();
+                if active.is_empty() {
+                    break;
+                }
+                let p = self.p_at(q, self.queries);
+                let mut s = ((p * (rows * cols) as f32).sqrt().round() as usize).max(3);
+                if s % 2 == 0 {
+                    s += 1;
+                }
+                let s = s.min(rows).min(cols).max(1);
+                let mut batch = Vec::with_capacity(active.len() * d);
+                for &k in &active {
+                    let i = todo[k];
+                    let delta = &deltas[k];
+                    let (a_r, a_c) = (rng.gen_range(0..=rows - s), rng.gen_range(0..=cols - s));
+                    let (b_r, b_c) = (rng.gen_range(0..=rows - s), rng.gen_range(0..=cols - s));
+                    let in_a = |p: usize| (a_r..a_r + s).contains(&(p / cols)) && (a_c..a_c + s).contains(&(p % cols));
+                    let in_b = |p: usize| (b_r..b_r + s).contains(&(p / cols)) && (b_c..b_c + s).contains(&(p % cols));
+                    let total: f64 = delta.iter().map(|v| v * v).sum();
+                    let window_a: f64 = (0..d).filter(|&p| in_a(p)).map(|p| delta[p] * delta[p]).sum::<f64>().sqrt();
+                    let both: f64 = (0..d).filter(|&p| in_a(p) || in_b(p)).map(|p| delta[p] * delta[p]).sum();
+                    let e = eta(s, rng.gen_bool(0.5));
+                    let sg = sign(rng);
+                    let mut new: Vec<f64> = (0..s * s)
+                        .map(|w| sg * e[w] + delta[(a_r + w / s) * cols + a_c + w % s] / (1e-12 + window_a))
+                        .collect();
+                    let free = (f64::from(sh.eps).powi(2) - total).max(0.0);
+                    let len = (free + both).sqrt();
+                    unit(&mut new);
+                    let mut cand = delta.clone();
+                    for p in (0..d).filter(|&p| in_b(p)) {
+                        cand[p] = 0.0;
+                    }
+                    for w in 0..s * s {
+                        cand[(a_r + w / s) * cols + a_c + w % s] = new[w] * len;
+                    }
+                    let start = batch.len();
+                    batch.resize(start + d, 0.0);
+                    place(&x0[i * d..(i + 1) * d], &cand, sh, &mut batch[start..]);
+                }
+                let ys: Vec<u8> = active.iter().map(|&k| labels[todo[k]]).collect();
+                let m = margins(&self.query(model, &batch, active.len()), c, &ys, targeted);
+                for (j, &k) in active.iter().enumerate() {
+                    let i = todo[k];
+                    if m[j] < run_margin[i] {
+                        run_margin[i] = m[j];
+                        run_best[i * d..(i + 1) * d].copy_from_slice(&batch[j * d..(j + 1) * d]);
+                        let xi = &x0[i * d..(i + 1) * d];
+                        deltas[k] =
+                            run_best[i * d..(i + 1) * d].iter().zip(xi).map(|(a, b)| f64::from(a - b)).collect();
                     }
                 }
             }

@@ -22,7 +22,7 @@
 //! more), each at every attacked eps.
 
 use super::sweep::{sweep, sweep_transfer, Sweep, SweepConfig};
-use crate::attack::{Attack, Norm, Pgd, Square};
+use crate::attack::{Attack, Pgd, Square};
 use crate::error::Result;
 use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
@@ -304,14 +304,11 @@ fn black_box(
             ));
         }
     }
-    if ev.attack.norm() != Norm::Linf {
-        return Ok(check("black-box-vs-white-box", TITLE, Status::Skipped, "Square is L-inf only in redblue".into()));
-    }
     if ev.attack.name() == "square" || ev.surrogate.is_some() {
         let why = if ev.surrogate.is_some() { "a transfer attack is not white-box" } else { "the attack is Square" };
         return Ok(check("black-box-vs-white-box", TITLE, Status::Skipped, why.into()));
     }
-    let sq = attacked(&run(&Square::with_queries(1000))?);
+    let sq = attacked(&run(&Square::with_queries(1000).with_norm(ev.attack.norm()))?);
     let (s, detail) = compare(own_rows, &sq, (ev.attack.name(), "Square-1000"), |w, b| b < w - 1e-12);
     Ok(check("black-box-vs-white-box", TITLE, s, detail))
 }

@@ -234,8 +234,8 @@ pub enum AttackKind {
     FabT,
     /// Square Attack (Andriushchenko et al. 2019): black-box random search, logits only.
     Square,
-    /// AutoAttack's standard sequence: APGD-CE, APGD-T, FAB-T, Square (L-inf; L2 without
-    /// Square for now), each on the points still robust; the per-example worst case.
+    /// AutoAttack's standard sequence: APGD-CE, APGD-T, FAB-T, Square (L-inf or L2), each on
+    /// the points still robust; the per-example worst case.
     Auto,
 }
 

@@ -331,12 +331,9 @@ fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dy
             return Ok(Box::new(redblue::attack::Auto::standard(norm_of(o))));
         }
         AttackKind::Square => {
-            let why = "with --attack square (a black-box random search over logits, L-inf)";
+            let why = "with --attack square (a black-box random search over logits)";
             g.refuse(&["steps", "rel_step", "no_random_start", "loss"], why)?;
-            if norm_of(o) != Norm::Linf {
-                bail!("--norm {} is not supported by --attack square yet (L-inf only)", norm_of(o).name());
-            }
-            let mut s = redblue::attack::Square::standard();
+            let mut s = redblue::attack::Square::standard().with_norm(norm_of(o));
             s.queries = o.queries.unwrap_or(s.queries);
             s.restarts = o.restarts;
             s.validate()?;
