@@ -8,6 +8,7 @@
 #               `auto` is its AutoAttack class, whose APGD/APGD-T/FAB run only 10 steps; `auto-100`
 #               is the same sequence with AutoAttack's published 100 steps. Both face redblue `auto`.
 #   EPS         space-separated (default "0.1 0.25")
+#   NORM        linf (default) or l2, for both tools
 #
 # For each (model, attack, eps) it runs, RUNS times and alternately: redblue, torchattacks with
 # 1 thread, torchattacks with 2 threads. Timing:
@@ -28,6 +29,7 @@ ADV=${ADV:-/tmp/repro/models/adv-0.1_l1-0_l2-0_s0.safetensors}
 MODELS=${MODELS:-"$PLAIN $ADV"}
 ATTACKS=${ATTACKS:-"apgd-ce apgd-t fab-t square auto auto-100"}
 EPS=${EPS:-"0.1 0.25"}
+NORM=${NORM:-linf}
 rb=./target/release/redblue
 py=bench/peers/.venv/bin/python
 peer=bench/peers/torchattacks_peer.py
@@ -49,11 +51,11 @@ for m in $MODELS; do
       echo "$m $a eps $e" >&2
       for r in $(seq "$runs"); do
         t=$(now)
-        j=$($rb eval --model "$m" --attack "$rba" --eps "$e" --subset "$subset" --json 2>/dev/null | tr -d '\n')
+        j=$($rb eval --model "$m" --attack "$rba" --eps "$e" --norm "$NORM" --subset "$subset" --json 2>/dev/null | tr -d '\n')
         echo "{\"tool\":\"redblue\",\"model\":\"$m\",\"attack\":\"$a\",\"eps\":$e,\"process_s\":$(python3 -c "print($(now) - $t)"),\"out\":$j}" >>"$log"
         for th in 1 2; do
           t=$(now)
-          j=$($py $peer --model "$m" --attacks "$a" --eps "$e" --subset "$subset" --threads $th --no-check --json)
+          j=$($py $peer --model "$m" --attacks "$a" --eps "$e" --norm "$NORM" --subset "$subset" --threads $th --no-check --json)
           echo "{\"tool\":\"torch\",\"model\":\"$m\",\"attack\":\"$a\",\"eps\":$e,\"threads\":$th,\"process_s\":$(python3 -c "print($(now) - $t)"),\"out\":$j}" >>"$log"
         done
       done

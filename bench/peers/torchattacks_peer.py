@@ -78,25 +78,25 @@ class Mlp(nn.Module):
         return self.fc2(F.relu(self.fc1(x.reshape(x.shape[0], -1))))
 
 
-def make(name, model, eps, seed):
-    """AutoAttack's standard L-inf settings (version='standard'; see auto-100)."""
+def make(name, model, eps, seed, norm="Linf"):
+    """AutoAttack's standard settings for `norm` ('Linf' or 'L2'; version='standard'; see auto-100)."""
     if name == "apgd-ce":
-        return torchattacks.APGD(model, norm="Linf", eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed)
+        return torchattacks.APGD(model, norm=norm, eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed)
     if name == "apgd-t":
-        return torchattacks.APGDT(model, norm="Linf", eps=eps, steps=100, n_restarts=1, n_classes=10, seed=seed)
+        return torchattacks.APGDT(model, norm=norm, eps=eps, steps=100, n_restarts=1, n_classes=10, seed=seed)
     if name == "fab-t":
-        return torchattacks.FAB(model, norm="Linf", eps=eps, steps=100, n_restarts=1, multi_targeted=True,
+        return torchattacks.FAB(model, norm=norm, eps=eps, steps=100, n_restarts=1, multi_targeted=True,
                                 n_classes=10, seed=seed)
     if name == "square":
-        return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, p_init=0.8,
+        return torchattacks.Square(model, norm=norm, eps=eps, n_queries=5000, n_restarts=1, p_init=0.8,
                                    seed=seed)
     if name == "auto":
-        return torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=seed)
+        return torchattacks.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=seed)
     if name == "auto-100":
         # torchattacks 3.5.1's AutoAttack builds APGD, APGD-T and FAB with their default steps=10;
         # AutoAttack's published standard (and redblue's `auto`) use 100: the same sequence, each
         # attack on the points still robust, with the 100-step settings above.
-        return torchattacks.MultiAttack([make(a, model, eps, seed) for a in ATTACKS[:4]])
+        return torchattacks.MultiAttack([make(a, model, eps, seed, norm) for a in ATTACKS[:4]])
     raise SystemExit(f"unknown attack {name!r} (choose from {','.join(ATTACKS)})")
 
 
@@ -111,7 +111,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="redblue model file (.safetensors)")
     ap.add_argument("--attacks", default=",".join(ATTACKS), help="comma list of " + ",".join(ATTACKS))
-    ap.add_argument("--eps", default="0.1,0.25", help="comma list of L-inf budgets")
+    ap.add_argument("--eps", default="0.1,0.25", help="comma list of budgets")
+    ap.add_argument("--norm", default="linf", choices=["linf", "l2"], help="threat model (redblue's --norm)")
     ap.add_argument("--subset", type=int, default=1000, help="number of test images")
     ap.add_argument("--offset", type=int, default=0, help="first test image")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
@@ -150,20 +151,21 @@ def main():
             times = []
             for r in range(a.runs):
                 torch.manual_seed(a.seed)
-                atk = make(name, model, eps, a.seed)
+                atk = make(name, model, eps, a.seed, {"linf": "Linf", "l2": "L2"}[a.norm])
                 t = time.perf_counter()
                 adv = atk(x, y)
                 times.append(time.perf_counter() - t)
             with torch.no_grad():
                 adv_ok = model(adv).argmax(1) == y
-            dist = (adv - x).abs().reshape(n, -1).amax(1)
+            diff = (adv - x).reshape(n, -1)
+            dist = diff.abs().amax(1) if a.norm == "linf" else diff.norm(dim=1)
             bad = ((dist > eps + 1e-6) | (adv.reshape(n, -1).amin(1) < 0) | (adv.reshape(n, -1).amax(1) > 1))
             results.append({
                 "attack": name, "eps": eps, "n": n,
                 "accuracy": adv_ok.float().mean().item(),
                 # AutoAttack's own convention: robust only if also correct on the clean image.
                 "accuracy_and_clean": (adv_ok & clean_ok).float().mean().item(),
-                "budget_violations": int(bad.sum().item()), "max_linf": dist.max().item(),
+                "budget_violations": int(bad.sum().item()), "max_distance": dist.max().item(), "norm": a.norm,
                 "median_s": statistics.median(times), "runs_s": times, "threads": a.threads,
             })
             if not a.json:
