@@ -18,6 +18,7 @@
 use super::{gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
+use crate::nn::ops::gather_rows;
 use serde::{Deserialize, Serialize};
 
 /// APGD's configuration.
@@ -265,7 +266,8 @@ impl Attack for Apgd {
                 if todo.is_empty() {
                     return out;
                 }
-                let xs: Vec<f32> = todo.iter().flat_map(|&i| x0[i * d..(i + 1) * d].iter().copied()).collect();
+                let mut xs = Vec::new();
+                gather_rows(x0, d, &todo, &mut xs);
                 let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
                 let ts: Vec<u8> = todo.iter().map(|&i| rank[i][pass + 1]).collect();
                 let sub_goal = goal.with_labels(&ys);

@@ -11,6 +11,7 @@
 
 use super::{enforce_budget, gradient, Apgd, Attack, ClipMode, Fab, Goal, Loss, Norm, Square};
 use crate::model::Classifier;
+use crate::nn::ops::gather_rows;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -31,9 +32,12 @@ pub struct Auto {
 impl Auto {
     /// APGD-CE, APGD-T, FAB-T and Square, with their standard settings, for `norm`.
     pub fn standard(norm: Norm) -> Self {
-        let mut stages: Vec<Box<dyn Attack>> =
-            vec![Box::new(Apgd::new(Loss::Ce, norm)), Box::new(Apgd::targeted(norm)), Box::new(Fab::targeted(norm))];
-        stages.push(Box::new(Square::standard().with_norm(norm)));
+        let stages: Vec<Box<dyn Attack>> = vec![
+            Box::new(Apgd::new(Loss::Ce, norm)),
+            Box::new(Apgd::targeted(norm)),
+            Box::new(Fab::targeted(norm)),
+            Box::new(Square::standard().with_norm(norm)),
+        ];
         Auto { missing: Vec::new(), ..Self::with_stages(stages, norm) }
     }
 
@@ -106,7 +110,8 @@ impl Attack for Auto {
         for stage in &self.stages {
             let todo: Vec<usize> = (0..n).filter(|&i| robust[i]).collect();
             if !todo.is_empty() && eps > 0.0 {
-                let xs: Vec<f32> = todo.iter().flat_map(|&i| x[i * d..(i + 1) * d].iter().copied()).collect();
+                let mut xs = Vec::new();
+                gather_rows(x, d, &todo, &mut xs);
                 let ys: Vec<u8> = todo.iter().map(|&i| goal.labels()[i]).collect();
                 let sub_goal = goal.with_labels(&ys);
                 let mut adv = stage.run_one(model, &xs, sub_goal, eps, clip, rng);

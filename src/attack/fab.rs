@@ -26,6 +26,7 @@
 use super::{Attack, ClipMode, Goal, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
+use crate::nn::ops::gather_rows;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -159,7 +160,8 @@ impl Fab {
                 if todo.is_empty() {
                     continue;
                 }
-                let xs: Vec<f32> = todo.iter().flat_map(|&i| x0[i * d..(i + 1) * d].iter().copied()).collect();
+                let mut xs = Vec::new();
+                gather_rows(x0, d, &todo, &mut xs);
                 let ys: Vec<u8> = todo.iter().map(|&i| plan[i].0).collect();
                 let ts: Vec<u8> = todo.iter().map(|&i| plan[i].1[pass]).collect();
                 let start = (restart > 0).then(|| {

@@ -25,6 +25,7 @@
 use super::{gradient, Attack, ClipMode, Goal, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
+use crate::nn::ops::gather_rows;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,7 +189,8 @@ impl Attack for Square {
                     }
                 }
             }
-            let sub: Vec<f32> = todo.iter().flat_map(|&i| cand[i * d..(i + 1) * d].iter().copied()).collect();
+            let mut sub = Vec::new();
+            gather_rows(&cand, d, &todo, &mut sub);
             let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
             let m = margins(&self.query(model, &sub, todo.len()), c, &ys, targeted);
             // The stripes are the run's start, kept even if no better than the clean point.
@@ -299,6 +301,11 @@ fn eta(s: usize, transpose: bool) -> Vec<f64> {
     out
 }
 
+/// The pixel indices of the `s x s` window at row `r0`, column `c0`, row by row.
+fn window(r0: usize, c0: usize, s: usize, cols: usize) -> impl Iterator<Item = usize> {
+    (r0..r0 + s).flat_map(move |r| (r * cols + c0)..(r * cols + c0 + s))
+}
+
 /// `x0 + eps·delta/|delta|`, clipped to the bounds.
 fn place(x0: &[f32], delta: &[f64], s: &L2Shape, out: &mut [f32]) {
     let n = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -356,7 +363,8 @@ impl Square {
                 place(xi, &delta, sh, oi);
                 deltas.push(oi.iter().zip(xi).map(|(a, b)| f64::from(a - b)).collect());
             }
-            let sub: Vec<f32> = todo.iter().flat_map(|&i| run_best[i * d..(i + 1) * d].iter().copied()).collect();
+            let mut sub = Vec::new();
+            gather_rows(&run_best, d, &todo, &mut sub);
             let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
             let m = margins(&self.query(model, &sub, todo.len()), c, &ys, targeted);
             let mut run_margin = vec![f32::INFINITY; n];
@@ -382,24 +390,25 @@ impl Square {
                     let (b_r, b_c) = (rng.gen_range(0..=rows - s), rng.gen_range(0..=cols - s));
                     let in_a = |p: usize| (a_r..a_r + s).contains(&(p / cols)) && (a_c..a_c + s).contains(&(p % cols));
                     let in_b = |p: usize| (b_r..b_r + s).contains(&(p / cols)) && (b_c..b_c + s).contains(&(p % cols));
+                    // Pixels of both windows in index order, visiting only their bounding box.
+                    let (r0, r1) = (a_r.min(b_r), a_r.max(b_r) + s);
+                    let (c0, c1) = (a_c.min(b_c), a_c.max(b_c) + s);
+                    let union = (r0..r1).flat_map(|r| (c0..c1).map(move |col| r * cols + col));
                     let total: f64 = delta.iter().map(|v| v * v).sum();
-                    let window_a: f64 = (0..d).filter(|&p| in_a(p)).map(|p| delta[p] * delta[p]).sum::<f64>().sqrt();
-                    let both: f64 = (0..d).filter(|&p| in_a(p) || in_b(p)).map(|p| delta[p] * delta[p]).sum();
+                    let window_a: f64 = window(a_r, a_c, s, cols).map(|p| delta[p] * delta[p]).sum::<f64>().sqrt();
+                    let both: f64 = union.filter(|&p| in_a(p) || in_b(p)).map(|p| delta[p] * delta[p]).sum();
                     let e = eta(s, rng.gen_bool(0.5));
                     let sg = sign(rng);
-                    let mut new: Vec<f64> = (0..s * s)
-                        .map(|w| sg * e[w] + delta[(a_r + w / s) * cols + a_c + w % s] / (1e-12 + window_a))
+                    let mut new: Vec<f64> = window(a_r, a_c, s, cols)
+                        .zip(&e)
+                        .map(|(p, ew)| sg * ew + delta[p] / (1e-12 + window_a))
                         .collect();
                     let free = (f64::from(sh.eps).powi(2) - total).max(0.0);
                     let len = (free + both).sqrt();
                     unit(&mut new);
                     let mut cand = delta.clone();
-                    for p in (0..d).filter(|&p| in_b(p)) {
-                        cand[p] = 0.0;
-                    }
-                    for w in 0..s * s {
-                        cand[(a_r + w / s) * cols + a_c + w % s] = new[w] * len;
-                    }
+                    window(b_r, b_c, s, cols).for_each(|p| cand[p] = 0.0);
+                    window(a_r, a_c, s, cols).zip(&new).for_each(|(p, v)| cand[p] = v * len);
                     let start = batch.len();
                     batch.resize(start + d, 0.0);
                     place(&x0[i * d..(i + 1) * d], &cand, sh, &mut batch[start..]);

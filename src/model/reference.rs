@@ -30,16 +30,11 @@ pub fn default_input_gradient<C: Classifier + ?Sized>(
         Precision::Float32 => reference_input_gradient(model, x, labels),
         Precision::Exact => {
             let c = model.num_classes();
-            let mut loss = Vec::with_capacity(labels.len());
+            let mut loss = Vec::new();
             let (logits, grad) = model.forward_vjp(x, labels.len(), &mut |logits: &[f32]| {
-                let mut dl = vec![0.0f32; logits.len()];
-                let mut g = vec![0.0f64; c];
-                loss.clear();
-                for ((row, out), &y) in logits.chunks_exact(c).zip(dl.chunks_exact_mut(c)).zip(labels) {
-                    loss.push(crate::nn::ops::ce_grad_exact_row(row, usize::from(y), &mut g) as f32);
-                    out.iter_mut().zip(&g).for_each(|(o, v)| *o = *v as f32);
-                }
-                dl
+                let (dl, l) = crate::nn::ops::ce_grad_exact_rows(logits, labels, c);
+                loss = l;
+                dl.into_iter().map(|v| v as f32).collect()
             });
             InputGradient { grad, loss, logits }
         }

@@ -62,21 +62,7 @@ pub fn fill_rows(out: &mut [f32], bias: &[f32]) {
     }
 }
 
-/// Rows `rows` of `src` (rows of `width` values), one after another, into `out`.
-pub fn gather_rows(src: &[f32], width: usize, rows: &[usize], out: &mut Vec<f32>) {
-    out.clear();
-    for &r in rows {
-        out.extend_from_slice(&src[r * width..(r + 1) * width]);
-    }
-}
-
-/// The consecutive rows of `src` (rows of `width` values) written to rows `rows` of `dst`:
-/// the inverse of [`gather_rows`].
-pub fn scatter_rows(src: &[f32], width: usize, rows: &[usize], dst: &mut [f32]) {
-    for (&r, row) in rows.iter().zip(src.chunks_exact(width)) {
-        dst[r * width..(r + 1) * width].copy_from_slice(row);
-    }
-}
+pub use crate::nn::ops::{gather_rows, scatter_rows};
 
 /// Rows per call of the sparse kernels: the group's block of outputs (128 rows x 64 columns)
 /// stays in the L1 cache.
@@ -191,13 +177,7 @@ pub fn input_gradient(
 pub fn exact_backward(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (n, c, h, d) = (labels.len(), w.classes, w.hidden, w.input);
     let logits = layer2(w, hidden, n);
-    let mut dz2 = vec![0.0f64; n * c];
-    let loss = logits
-        .chunks_exact(c)
-        .zip(dz2.chunks_exact_mut(c))
-        .zip(labels)
-        .map(|((row, out), &y)| crate::nn::ops::ce_grad_exact_row(row, usize::from(y), out) as f32)
-        .collect();
+    let (dz2, loss) = crate::nn::ops::ce_grad_exact_rows(&logits, labels, c);
     let w2: Vec<f64> = w.w2[..h * c].iter().map(|&v| f64::from(v)).collect();
     let w1: Vec<f64> = w.w1[..d * h].iter().map(|&v| f64::from(v)).collect();
     let mut dz1 = vec![0.0f64; n * h];
@@ -212,13 +192,21 @@ pub fn exact_backward(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f3
     (dx.into_iter().map(|v| v as f32).collect(), loss, logits)
 }
 
-/// `dx = ((dz2·W2^T) masked by ReLU)·W1^T` in f32.
-fn backward_dz2(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Vec<f32> {
+/// `dz1 = (dz2·W2^T)` masked by ReLU, in f32: the gradient at the first layer's
+/// pre-activations `[n, hidden]`.
+fn hidden_backward(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> AlignedVec {
     let h = w.hidden;
     let mut dz1 = AlignedVec::default();
     dz1.set_len_uninit(n * h); // overwritten by the product
     matmul(Mat::new(dz2, n, w.classes), Mat::new(w.w2, h, w.classes).t(), &mut dz1, false);
     relu_backward(&mut dz1, hidden, 1.0);
+    dz1
+}
+
+/// `dx = ((dz2·W2^T) masked by ReLU)·W1^T` in f32.
+fn backward_dz2(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Vec<f32> {
+    let h = w.hidden;
+    let dz1 = hidden_backward(w, hidden, dz2, n);
     let mut grad = vec![0.0f32; n * w.input];
     matmul(Mat::new(&dz1, n, h), Mat::new(w.w1, w.input, h).t(), &mut grad, false);
     grad
@@ -244,32 +232,11 @@ pub fn forward_vjp(
 /// per-example losses and the logits. The logit gradient is the stable one, rounded to f32;
 /// the products run in f32 (the fast path of iterative attacks).
 pub fn hidden_gradient(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (AlignedVec, Vec<f32>, Vec<f32>) {
-    let (n, c, h) = (labels.len(), w.classes, w.hidden);
+    let n = labels.len();
     let logits = layer2(w, hidden, n);
-    let mut dz2 = vec![0.0f32; n * c];
-    let loss: Vec<f32> = logits
-        .chunks_exact(c)
-        .zip(dz2.chunks_exact_mut(c))
-        .zip(labels)
-        .map(|((row, out), &y)| {
-            let mut g = [0.0f64; 16];
-            let mut big = Vec::new();
-            let g: &mut [f64] = if c <= 16 {
-                &mut g[..c]
-            } else {
-                big.resize(c, 0.0);
-                &mut big
-            };
-            let loss = crate::nn::ops::ce_grad_exact_row(row, usize::from(y), g);
-            out.iter_mut().zip(g.iter()).for_each(|(o, v)| *o = *v as f32);
-            loss as f32
-        })
-        .collect();
-    let mut dz1 = AlignedVec::default();
-    dz1.set_len_uninit(n * h); // overwritten by the product
-    matmul(Mat::new(&dz2, n, c), Mat::new(w.w2, h, c).t(), &mut dz1, false);
-    relu_backward(&mut dz1, hidden, 1.0);
-    (dz1, loss, logits)
+    let (dz2, loss) = crate::nn::ops::ce_grad_exact_rows(&logits, labels, w.classes);
+    let dz2: Vec<f32> = dz2.into_iter().map(|v| v as f32).collect();
+    (hidden_backward(w, hidden, &dz2, n), loss, logits)
 }
 
 #[cfg(test)]

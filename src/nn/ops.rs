@@ -49,10 +49,15 @@ pub fn cross_entropy(row: &[f32], label: usize) -> f64 {
 /// Cross-entropy of the f64 logits `z` for class `y`, with its stable logit gradient
 /// (`p_j` for `j != y`, `-sum_{j != y} p_j` for `y`) written into `g`.
 pub fn ce_grad_exact(z: &[f64], y: usize, g: &mut [f64]) -> f64 {
-    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    ce_grad_exact_with(z.len(), |j| z[j], y, g)
+}
+
+/// [`ce_grad_exact`] over logits `z(0..c)` (f64 logits or f32 ones widened), one pass order.
+fn ce_grad_exact_with(c: usize, z: impl Fn(usize) -> f64, y: usize, g: &mut [f64]) -> f64 {
+    let m = (0..c).map(&z).fold(f64::NEG_INFINITY, f64::max);
     let mut sum = 0.0;
-    for (gj, zj) in g.iter_mut().zip(z) {
-        *gj = (zj - m).exp();
+    for (j, gj) in g.iter_mut().enumerate().take(c) {
+        *gj = (z(j) - m).exp();
         sum += *gj;
     }
     let mut others = 0.0;
@@ -63,13 +68,41 @@ pub fn ce_grad_exact(z: &[f64], y: usize, g: &mut [f64]) -> f64 {
         }
     }
     g[y] = -others;
-    m + sum.ln() - z[y]
+    m + sum.ln() - z(y)
 }
 
 /// [`ce_grad_exact`] of an f32 logits row, the gradient written into `out` in f64.
 pub fn ce_grad_exact_row(row: &[f32], y: usize, out: &mut [f64]) -> f64 {
-    let z: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
-    ce_grad_exact(&z, y, out)
+    ce_grad_exact_with(row.len(), |j| f64::from(row[j]), y, out)
+}
+
+/// [`ce_grad_exact_row`] for every row of `logits` (`[labels.len(), c]`): the f64 logit
+/// gradients and the per-example losses.
+pub fn ce_grad_exact_rows(logits: &[f32], labels: &[u8], c: usize) -> (Vec<f64>, Vec<f32>) {
+    let mut dz = vec![0.0f64; labels.len() * c];
+    let loss = logits
+        .chunks_exact(c)
+        .zip(dz.chunks_exact_mut(c))
+        .zip(labels)
+        .map(|((row, out), &y)| ce_grad_exact_row(row, usize::from(y), out) as f32)
+        .collect();
+    (dz, loss)
+}
+
+/// Rows `rows` of `src` (rows of `width` values), one after another, into `out`.
+pub fn gather_rows(src: &[f32], width: usize, rows: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &r in rows {
+        out.extend_from_slice(&src[r * width..(r + 1) * width]);
+    }
+}
+
+/// The consecutive rows of `src` (rows of `width` values) written to rows `rows` of `dst`:
+/// the inverse of [`gather_rows`].
+pub fn scatter_rows(src: &[f32], width: usize, rows: &[usize], dst: &mut [f32]) {
+    for (&r, row) in rows.iter().zip(src.chunks_exact(width)) {
+        dst[r * width..(r + 1) * width].copy_from_slice(row);
+    }
 }
 
 /// `scale * (softmax(row) - onehot(label))` in f32 into `out` (the frameworks' gradient);
