@@ -18,7 +18,7 @@
 use super::{gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
-use crate::nn::ops::gather_rows;
+use crate::nn::ops::{gather_rows, retain_rows};
 use serde::{Deserialize, Serialize};
 
 /// APGD's configuration.
@@ -118,6 +118,61 @@ fn evaluate(model: &dyn Classifier, b: &Batch<'_>, loss: Loss, x: &[f32]) -> (Ve
     (values, grad, preds)
 }
 
+/// The per-example state of one run, for the examples still being attacked: an example
+/// leaves it (every array compacted) at its first fooling point, so later iterations cost
+/// nothing for it. Each example's iterates depend on its own state only, so dropping the
+/// others changes nothing for it.
+struct Live {
+    /// Position of each live example in the run's batch.
+    idx: Vec<usize>,
+    x0: Vec<f32>,
+    labels: Vec<u8>,
+    targets: Vec<u8>,
+    x: Vec<f32>,
+    x_old: Vec<f32>,
+    grad: Vec<f32>,
+    x_best: Vec<f32>,
+    grad_best: Vec<f32>,
+    loss: Vec<f32>,
+    prev_loss: Vec<f32>,
+    loss_best: Vec<f32>,
+    best_at_check: Vec<f32>,
+    step: Vec<f32>,
+    /// How many steps since the last checkpoint raised the loss.
+    raised: Vec<usize>,
+    halved_last: Vec<bool>,
+}
+
+impl Live {
+    fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Keeps the examples with `keep[k]`, in order.
+    fn retain(&mut self, keep: &[bool], d: usize) {
+        for v in [&mut self.x0, &mut self.x, &mut self.x_old, &mut self.grad, &mut self.x_best, &mut self.grad_best] {
+            retain_rows(v, d, keep);
+        }
+        for v in [&mut self.loss, &mut self.prev_loss, &mut self.loss_best, &mut self.best_at_check, &mut self.step] {
+            retain_rows(v, 1, keep);
+        }
+        retain_rows(&mut self.idx, 1, keep);
+        retain_rows(&mut self.raised, 1, keep);
+        retain_rows(&mut self.halved_last, 1, keep);
+        retain_rows(&mut self.labels, 1, keep);
+        if !self.targets.is_empty() {
+            retain_rows(&mut self.targets, 1, keep);
+        }
+    }
+
+    /// Loss, gradient and predictions at the live examples' current points.
+    fn evaluate(&self, model: &dyn Classifier, goal: Goal<'_>, loss: Loss) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+        let targets = (!self.targets.is_empty()).then_some(self.targets.as_slice());
+        let b = Batch { x0: &self.x0, goal: goal.with_labels(&self.labels), targets };
+        evaluate(model, &b, loss, &self.x)
+    }
+}
+
 impl Apgd {
     /// One run of Algorithm 1 on a batch: per example, whether it was fooled, and its point
     /// (the first fooling point, else the point of highest loss).
@@ -135,76 +190,97 @@ impl Apgd {
         if let Some(bd) = bounds {
             super::norm::clamp(&mut x, bd);
         }
-        let (mut loss, mut grad, preds) = evaluate(model, b, self.loss, &x);
+        let (loss, grad, preds) = evaluate(model, b, self.loss, &x);
         let mut fooled: Vec<bool> = preds.iter().enumerate().map(|(i, &p)| b.fooled(i, p)).collect();
         let mut out = x.clone();
-        let (mut x_best, mut grad_best, mut loss_best) = (x.clone(), grad.clone(), loss.clone());
-        let mut step = vec![2.0 * eps; m];
-        let mut x_old = x.clone();
+        let mut live = Live {
+            idx: (0..m).collect(),
+            x0: b.x0.to_vec(),
+            labels: b.goal.labels().to_vec(),
+            targets: b.targets.map(<[u8]>::to_vec).unwrap_or_default(),
+            x_old: x.clone(),
+            x_best: x.clone(),
+            grad_best: grad.clone(),
+            x,
+            grad,
+            prev_loss: loss.clone(),
+            loss_best: loss.clone(),
+            best_at_check: loss.clone(),
+            loss,
+            step: vec![2.0 * eps; m],
+            raised: vec![0; m],
+            halved_last: vec![true; m],
+        };
+        let keep: Vec<bool> = fooled.iter().map(|f| !f).collect();
+        live.retain(&keep, d);
         let checks = self.checkpoints();
         let (mut next_check, mut last_check) = (0usize, 0usize);
-        // Per example: how many steps since the last checkpoint raised the loss.
-        let mut raised = vec![0usize; m];
-        let mut prev_loss = loss.clone();
-        let mut halved_last = vec![true; m];
-        let mut best_at_check = loss_best.clone();
         for it in 0..self.iterations {
+            if live.len() == 0 {
+                break;
+            }
             let a = if it == 0 { 1.0 } else { self.momentum };
-            let mut x_new = vec![0.0f32; m * d];
-            for (i, &eta) in step.iter().enumerate() {
-                let r = i * d..(i + 1) * d;
-                let (xi, x0i) = (&x[r.clone()], &b.x0[r.clone()]);
+            let mut x_new = vec![0.0f32; live.len() * d];
+            for (k, &eta) in live.step.iter().enumerate() {
+                let r = k * d..(k + 1) * d;
+                let (xi, x0i) = (&live.x[r.clone()], &live.x0[r.clone()]);
                 // z = P(x + eta * dir(grad)); x' = P(x + a (z - x) + (1 - a)(x - x_old)).
                 let mut z = xi.to_vec();
-                self.norm.ascend_project(&mut z, &grad[r.clone()], eta, x0i, eps, d, bounds);
+                self.norm.ascend_project(&mut z, &live.grad[r.clone()], eta, x0i, eps, d, bounds);
                 let row = &mut x_new[r.clone()];
-                for (k, v) in row.iter_mut().enumerate() {
-                    *v = xi[k] + a * (z[k] - xi[k]) + (1.0 - a) * (xi[k] - x_old[r.start + k]);
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = xi[j] + a * (z[j] - xi[j]) + (1.0 - a) * (xi[j] - live.x_old[r.start + j]);
                 }
                 self.norm.project_clamp(row, x0i, eps, d, bounds);
             }
-            x_old = std::mem::replace(&mut x, x_new);
-            let (l, g, preds) = evaluate(model, b, self.loss, &x);
-            loss = l;
-            grad = g;
-            for i in 0..m {
-                let r = i * d..(i + 1) * d;
-                if !fooled[i] && b.fooled(i, preds[i]) {
+            live.x_old = std::mem::replace(&mut live.x, x_new);
+            let (l, g, preds) = live.evaluate(model, b.goal, self.loss);
+            live.loss = l;
+            live.grad = g;
+            let mut keep = vec![true; live.len()];
+            for k in 0..live.len() {
+                let (i, r) = (live.idx[k], k * d..(k + 1) * d);
+                if b.fooled(i, preds[k]) {
                     fooled[i] = true;
-                    out[r.clone()].copy_from_slice(&x[r.clone()]);
+                    keep[k] = false;
+                    out[i * d..(i + 1) * d].copy_from_slice(&live.x[r]);
+                    continue;
                 }
-                if loss[i] > prev_loss[i] {
-                    raised[i] += 1;
+                if live.loss[k] > live.prev_loss[k] {
+                    live.raised[k] += 1;
                 }
-                if loss[i] > loss_best[i] {
-                    loss_best[i] = loss[i];
-                    x_best[r.clone()].copy_from_slice(&x[r.clone()]);
-                    grad_best[r.clone()].copy_from_slice(&grad[r]);
+                if live.loss[k] > live.loss_best[k] {
+                    live.loss_best[k] = live.loss[k];
+                    live.x_best[r.clone()].copy_from_slice(&live.x[r.clone()]);
+                    live.grad_best[r.clone()].copy_from_slice(&live.grad[r]);
                 }
             }
-            prev_loss.clone_from(&loss);
+            live.prev_loss.clone_from(&live.loss);
             if checks.get(next_check) == Some(&(it + 1)) {
                 let interval = it + 1 - last_check;
                 (next_check, last_check) = (next_check + 1, it + 1);
-                for i in 0..m {
-                    let oscillates = (raised[i] as f32) <= self.rho * interval as f32;
-                    let stalled = !halved_last[i] && best_at_check[i] >= loss_best[i];
+                for k in 0..live.len() {
+                    let oscillates = (live.raised[k] as f32) <= self.rho * interval as f32;
+                    let stalled = !live.halved_last[k] && live.best_at_check[k] >= live.loss_best[k];
                     let halve = oscillates || stalled;
-                    halved_last[i] = halve;
-                    best_at_check[i] = loss_best[i];
-                    raised[i] = 0;
+                    live.halved_last[k] = halve;
+                    live.best_at_check[k] = live.loss_best[k];
+                    live.raised[k] = 0;
                     if halve {
-                        step[i] /= 2.0;
-                        let r = i * d..(i + 1) * d;
-                        x[r.clone()].copy_from_slice(&x_best[r.clone()]);
-                        grad[r.clone()].copy_from_slice(&grad_best[r]);
+                        live.step[k] /= 2.0;
+                        let r = k * d..(k + 1) * d;
+                        live.x[r.clone()].copy_from_slice(&live.x_best[r.clone()]);
+                        live.grad[r.clone()].copy_from_slice(&live.grad_best[r]);
                     }
                 }
             }
+            if keep.contains(&false) {
+                live.retain(&keep, d);
+            }
         }
-        for (i, _) in fooled.iter().enumerate().filter(|(_, &f)| !f) {
-            let r = i * d..(i + 1) * d;
-            out[r.clone()].copy_from_slice(&x_best[r]);
+        // The examples never fooled end at their point of highest loss.
+        for (k, &i) in live.idx.iter().enumerate() {
+            out[i * d..(i + 1) * d].copy_from_slice(&live.x_best[k * d..(k + 1) * d]);
         }
         (fooled, out)
     }

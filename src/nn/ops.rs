@@ -105,6 +105,18 @@ pub fn scatter_rows(src: &[f32], width: usize, rows: &[usize], dst: &mut [f32]) 
     }
 }
 
+/// Keeps the rows `r` of `v` (rows of `width` values) with `keep[r]`, in order, in place.
+pub fn retain_rows<T: Copy>(v: &mut Vec<T>, width: usize, keep: &[bool]) {
+    let mut kept = 0;
+    for (r, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+        if kept != r {
+            v.copy_within(r * width..(r + 1) * width, kept * width);
+        }
+        kept += 1;
+    }
+    v.truncate(kept * width);
+}
+
 /// `scale * (softmax(row) - onehot(label))` in f32 into `out` (the frameworks' gradient);
 /// returns the cross-entropy.
 pub fn ce_grad_f32(row: &[f32], label: usize, scale: f32, out: &mut [f32]) -> f32 {
@@ -132,6 +144,17 @@ mod tests {
         let want = -((-30.0f64).exp() + (-31.0f64).exp()) / (1.0 + (-30.0f64).exp() + (-31.0f64).exp());
         assert!((g[0] - want).abs() < 1e-25 && g[0] < 0.0, "{g:?}");
         assert!((g.iter().sum::<f64>()).abs() < 1e-25);
+    }
+
+    #[test]
+    fn retain_rows_keeps_the_marked_rows_in_order() {
+        let mut v: Vec<u32> = (0..12).collect();
+        retain_rows(&mut v, 3, &[false, true, false, true]);
+        assert_eq!(v, vec![3, 4, 5, 9, 10, 11]);
+        retain_rows(&mut v, 3, &[true, false]);
+        assert_eq!(v, vec![3, 4, 5]);
+        retain_rows(&mut v, 3, &[false]);
+        assert!(v.is_empty());
     }
 
     #[test]
