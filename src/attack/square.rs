@@ -121,8 +121,13 @@ fn margins(logits: &[f32], c: usize, labels: &[u8], targeted: bool) -> Vec<f32> 
 
 impl Square {
     fn query(&self, model: &dyn Classifier, x: &[f32], n: usize) -> Vec<f32> {
-        self.used.fetch_add(n as u64, Ordering::Relaxed);
+        self.count(n);
         gradient::logits_host(model, x, n)
+    }
+
+    /// Counts `n` forward passes.
+    fn count(&self, n: usize) {
+        self.used.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -178,30 +183,28 @@ impl Attack for Square {
             if todo.is_empty() {
                 break;
             }
-            // Vertical stripes: every column of every image moves by +eps or -eps.
-            let mut cand = best.clone();
+            // Vertical stripes: every column of every image moves by +eps or -eps. The run works
+            // on the examples in `todo` only (row k of `run_best` is example todo[k]).
+            let mut run_best = Vec::with_capacity(todo.len() * d);
             for &i in &todo {
+                let clean = &x0[i * d..(i + 1) * d];
+                let at = run_best.len();
+                run_best.extend_from_slice(clean);
                 for col in 0..cols {
                     let v = if rng.gen_bool(0.5) { eps } else { -eps };
                     for r in 0..rows {
-                        let k = i * d + r * cols + col;
-                        cand[k] = (x0[k] + v).max(lo).min(hi);
+                        let k = r * cols + col;
+                        run_best[at + k] = (clean[k] + v).max(lo).min(hi);
                     }
                 }
             }
-            let mut sub = Vec::new();
-            gather_rows(&cand, d, &todo, &mut sub);
             let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
-            let m = margins(&self.query(model, &sub, todo.len()), c, &ys, targeted);
+            let mut queries = model.query_path();
+            self.count(todo.len());
             // The stripes are the run's start, kept even if no better than the clean point.
-            let mut run_margin = vec![f32::INFINITY; n];
-            let mut run_best = best.clone();
-            for (k, &i) in todo.iter().enumerate() {
-                run_margin[i] = m[k];
-                run_best[i * d..(i + 1) * d].copy_from_slice(&cand[i * d..(i + 1) * d]);
-            }
+            let mut run_margin = margins(&queries.reset(&run_best, todo.len()), c, &ys, targeted);
             for q in 1..self.queries {
-                let active: Vec<usize> = todo.iter().copied().filter(|&i| run_margin[i] >= 0.0).collect();
+                let active: Vec<usize> = (0..todo.len()).filter(|&k| run_margin[k] >= 0.0).collect();
                 if active.is_empty() {
                     break;
                 }
@@ -209,10 +212,11 @@ impl Attack for Square {
                 let s = ((p * (rows * cols) as f32).sqrt().round() as usize).clamp(1, rows.min(cols).max(1));
                 let (s_r, s_c) = (s.min(rows), s.min(cols));
                 let mut batch = Vec::with_capacity(active.len() * d);
-                for &i in &active {
+                for &k in &active {
                     let (r0, c0) = (rng.gen_range(0..=rows - s_r), rng.gen_range(0..=cols - s_c));
-                    let mut img = run_best[i * d..(i + 1) * d].to_vec();
-                    let clean = &x0[i * d..(i + 1) * d];
+                    let at = batch.len();
+                    batch.extend_from_slice(&run_best[k * d..(k + 1) * d]);
+                    let (img, clean) = (&mut batch[at..], &x0[todo[k] * d..(todo[k] + 1) * d]);
                     // Redraw the window's sign until the candidate differs from the best point
                     // (a window clipped to the same values both ways keeps its first draw).
                     for _ in 0..8 {
@@ -230,21 +234,22 @@ impl Attack for Square {
                             break;
                         }
                     }
-                    batch.extend_from_slice(&img);
                 }
-                let ys: Vec<u8> = active.iter().map(|&i| labels[i]).collect();
-                let m = margins(&self.query(model, &batch, active.len()), c, &ys, targeted);
-                for (k, &i) in active.iter().enumerate() {
-                    if m[k] < run_margin[i] {
-                        run_margin[i] = m[k];
-                        run_best[i * d..(i + 1) * d].copy_from_slice(&batch[k * d..(k + 1) * d]);
+                let ys: Vec<u8> = active.iter().map(|&k| labels[todo[k]]).collect();
+                self.count(active.len());
+                let m = margins(&queries.logits(&active, &batch), c, &ys, targeted);
+                for (j, &k) in active.iter().enumerate() {
+                    if m[j] < run_margin[k] {
+                        run_margin[k] = m[j];
+                        run_best[k * d..(k + 1) * d].copy_from_slice(&batch[j * d..(j + 1) * d]);
+                        queries.accept(j);
                     }
                 }
             }
-            for &i in &todo {
-                if run_margin[i] < margin[i] {
-                    margin[i] = run_margin[i];
-                    best[i * d..(i + 1) * d].copy_from_slice(&run_best[i * d..(i + 1) * d]);
+            for (k, &i) in todo.iter().enumerate() {
+                if run_margin[k] < margin[i] {
+                    margin[i] = run_margin[k];
+                    best[i * d..(i + 1) * d].copy_from_slice(&run_best[k * d..(k + 1) * d]);
                 }
             }
         }

@@ -225,6 +225,12 @@ impl Classifier for Mlp {
             Engine::Burn => Box::new(super::Stateless(self)),
         }
     }
+    fn query_path(&self) -> Box<dyn super::Queries + '_> {
+        match self.engine {
+            Engine::Native => Box::new(NativeQueries { model: self, path: Default::default() }),
+            Engine::Burn => Box::new(super::Stateless(self)),
+        }
+    }
     fn input_dim(&self) -> usize {
         self.config.input
     }
@@ -245,5 +251,26 @@ impl super::Path for NativePath<'_> {
         crate::backend::flush_denormals();
         let (grad, loss, logits) = self.path.gradient(&self.model.weights(), x, labels);
         InputGradient { grad, loss, logits }
+    }
+}
+
+/// The native engine's [`super::Queries`]: first-layer pre-activations updated over the
+/// pixels a candidate changed ([`crate::native::queries`]).
+struct NativeQueries<'a> {
+    model: &'a Mlp,
+    path: crate::native::queries::QueryPath,
+}
+
+impl super::Queries for NativeQueries<'_> {
+    fn reset(&mut self, base: &[f32], n: usize) -> Vec<f32> {
+        crate::backend::flush_denormals();
+        self.path.reset(&self.model.weights(), base, n)
+    }
+    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32> {
+        crate::backend::flush_denormals();
+        self.path.logits(&self.model.weights(), rows, cand)
+    }
+    fn accept(&mut self, k: usize) {
+        self.path.accept(&self.model.weights(), k);
     }
 }

@@ -67,6 +67,11 @@ pub trait Classifier: Sync {
     fn gradient_path(&self) -> Box<dyn Path + '_> {
         Box::new(Stateless(self))
     }
+    /// Logits of a score-based attack's candidates near per-example base points; by default
+    /// each candidate on its own through [`Classifier::logits_host`].
+    fn query_path(&self) -> Box<dyn Queries + '_> {
+        Box::new(Stateless(self))
+    }
     /// Valid input range in pixel units; MNIST is `[0, 1]`.
     fn bounds(&self) -> (f32, f32) {
         (0.0, 1.0)
@@ -90,6 +95,30 @@ pub struct InputGradient {
 pub trait Path {
     /// The input gradient at `x`, the next point of the path.
     fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient;
+}
+
+/// Logits of candidates that each change a few pixels of their example's base point (a
+/// score-based attack's queries, [`Classifier::query_path`]), for models that can reuse the
+/// base point's work. Each call returns what [`Classifier::logits_host`] returns on the same
+/// images, up to float rounding.
+pub trait Queries {
+    /// Sets the base points (`[n, input_dim]`) and returns their logits.
+    fn reset(&mut self, base: &[f32], n: usize) -> Vec<f32>;
+    /// Logits of the candidates `cand` (`[rows.len(), input_dim]`); candidate `k` is a change
+    /// of base row `rows[k]`.
+    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32>;
+    /// Makes candidate `k` of the last [`Queries::logits`] call the base point of its row.
+    fn accept(&mut self, k: usize);
+}
+
+impl<C: Classifier + ?Sized> Queries for Stateless<'_, C> {
+    fn reset(&mut self, base: &[f32], n: usize) -> Vec<f32> {
+        self.0.logits_host(base, n)
+    }
+    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32> {
+        self.0.logits_host(cand, rows.len())
+    }
+    fn accept(&mut self, _k: usize) {}
 }
 
 /// A path with no state: every point through [`Classifier::input_gradient`].

@@ -30,6 +30,7 @@ pub mod images;
 pub mod layout;
 pub mod mlp;
 pub mod path;
+pub mod queries;
 pub mod rays;
 pub use crate::nn::simd;
 pub mod sparse;

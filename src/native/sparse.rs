@@ -69,6 +69,39 @@ impl SparseRows {
         self.end_row();
     }
 
+    /// Appends the row `now - before` without its zeros (branch-free, as
+    /// [`SparseRows::push_masked_row`]) and returns how many entries it has.
+    pub fn push_difference(&mut self, now: &[f32], before: &[f32]) -> usize {
+        let n = now.len().min(before.len());
+        let start = self.idx.len();
+        self.idx.resize(start + n, 0);
+        self.val.resize(start + n, 0.0);
+        let (idx, val) = (&mut self.idx[start..], &mut self.val[start..]);
+        let mut k = 0;
+        for p in 0..n {
+            let v = now[p] - before[p];
+            idx[k] = p as u32;
+            val[k] = v;
+            // k <= p here, so the next write stays inside the row.
+            k += usize::from(v != 0.0);
+        }
+        self.idx.truncate(start + k);
+        self.val.truncate(start + k);
+        self.end_row();
+        k
+    }
+
+    /// Empties the last row appended (it stays a row, with no entries).
+    pub fn clear_last_row(&mut self) {
+        if self.ptr.len() >= 2 {
+            let start = self.ptr[self.ptr.len() - 2];
+            self.idx.truncate(start);
+            self.val.truncate(start);
+            let last = self.ptr.len() - 1;
+            self.ptr[last] = start;
+        }
+    }
+
     /// Appends the entries `(cols[i], keep(i) ? vals[i] * scale : 0)` (a row's non-zeros, in
     /// column order) without the dropped ones; branch-free as [`SparseRows::push_masked_row`].
     pub fn push_masked_entries(&mut self, cols: &[u32], vals: &[f32], keep: impl Fn(usize) -> bool, scale: f32) {
@@ -354,6 +387,19 @@ mod tests {
         for h in WIDTHS {
             transposed_case(h);
         }
+    }
+
+    #[test]
+    fn a_difference_row_holds_exactly_the_changed_values() {
+        let mut s = SparseRows::default();
+        s.reset(5);
+        assert_eq!(s.push_difference(&[1.0, 2.0, 3.0, 4.0, 5.0], &[1.0, 0.0, 3.0, 5.0, 5.0]), 2);
+        assert_eq!(s.row(0), (&[1u32, 3][..], &[2.0f32, -1.0][..]));
+        assert_eq!(s.push_difference(&[0.0; 5], &[1.0; 5]), 5);
+        s.clear_last_row();
+        assert_eq!(s.push_difference(&[0.5; 5], &[0.5; 5]), 0);
+        assert_eq!((s.rows(), s.nnz()), (3, 2));
+        assert!(s.row(1).0.is_empty() && s.row(2).0.is_empty());
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! Logits of a score-based attack's candidates: each candidate changes a few pixels of its
+//! example's current best point (Square Attack's window), so its first-layer pre-activations
+//! are the best point's plus `(x_cand - x_best)·W1` over the changed pixels, with the sparse
+//! kernel, instead of a dense `x_cand·W1`. For a 784-625-10 MLP and a 5x5 window that is 25
+//! of the 784 weight rows per query.
+//!
+//! As in [`super::path`], the update is exact in real arithmetic and differs from a fresh
+//! product by rounding only; a base point reached through [`REFRESH`] accepted updates is
+//! recomputed from its pixels at its next query, and each candidate's choice (update or fresh
+//! product) depends on that candidate alone, so results do not depend on the batch.
+
+use super::aligned::AlignedVec;
+use super::elementwise::relu;
+use super::mlp::{gather_rows, layer1, layer2, scatter_rows, use_sparse, Weights, GROUP};
+use super::path::REFRESH;
+use super::sparse::{scatter_times, SparseRows};
+
+/// Base points, their pre-activations, and the last call's candidates.
+#[derive(Debug, Default)]
+pub struct QueryPath {
+    base: Vec<f32>,
+    z1: AlignedVec,
+    age: Vec<u16>,
+    cand: Vec<f32>,
+    cand_rows: Vec<usize>,
+    cand_z1: AlignedVec,
+    cand_fresh: Vec<bool>,
+    rows: SparseRows,
+    cols: SparseRows,
+    fresh: Vec<usize>,
+    gathered: Vec<f32>,
+    fresh_z1: AlignedVec,
+}
+
+impl QueryPath {
+    /// Sets the base points (`[n, input]`) and returns their logits.
+    pub fn reset(&mut self, w: &Weights<'_>, base: &[f32], n: usize) -> Vec<f32> {
+        self.base.clear();
+        self.base.extend_from_slice(&base[..n * w.input]);
+        layer1(w, &self.base, n, &mut self.z1);
+        self.age.clear();
+        self.age.resize(n, 0);
+        self.cand_rows.clear();
+        let mut hidden = self.z1.clone();
+        relu(&mut hidden);
+        layer2(w, &hidden, n)
+    }
+
+    /// Logits of the candidates `cand` (`[rows.len(), input]`); candidate `k` is a change of
+    /// base row `rows[k]`.
+    pub fn logits(&mut self, w: &Weights<'_>, rows: &[usize], cand: &[f32]) -> Vec<f32> {
+        let (d, h, m) = (w.input, w.hidden, rows.len());
+        self.cand.clear();
+        self.cand.extend_from_slice(&cand[..m * d]);
+        self.cand_rows.clear();
+        self.cand_rows.extend_from_slice(rows);
+        self.cand_z1.set_len_uninit(m * h); // every row is written below
+        self.cand_fresh.clear();
+        self.fresh.clear();
+        for g0 in (0..m).step_by(GROUP) {
+            let g1 = (g0 + GROUP).min(m);
+            self.rows.reset(d);
+            for k in g0..g1 {
+                let r = rows[k];
+                let (now, before) = (&cand[k * d..(k + 1) * d], &self.base[r * d..(r + 1) * d]);
+                let changed = self.rows.push_difference(now, before);
+                let update = self.age[r] < REFRESH && use_sparse(changed, d);
+                if update {
+                    self.cand_z1[k * h..(k + 1) * h].copy_from_slice(&self.z1[r * h..(r + 1) * h]);
+                } else {
+                    self.rows.clear_last_row();
+                    self.fresh.push(k);
+                }
+                self.cand_fresh.push(!update);
+            }
+            if self.rows.nnz() > 0 {
+                self.rows.transpose_into(&mut self.cols);
+                scatter_times(&self.cols, w.w1, h, &mut self.cand_z1[g0 * h..g1 * h]);
+            }
+        }
+        if !self.fresh.is_empty() {
+            gather_rows(cand, d, &self.fresh, &mut self.gathered);
+            layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
+            scatter_rows(&self.fresh_z1, h, &self.fresh, &mut self.cand_z1);
+        }
+        let mut hidden = self.cand_z1.clone();
+        relu(&mut hidden);
+        layer2(w, &hidden, m)
+    }
+
+    /// Makes candidate `k` of the last [`QueryPath::logits`] call its row's base point.
+    pub fn accept(&mut self, w: &Weights<'_>, k: usize) {
+        let (d, h) = (w.input, w.hidden);
+        let Some(&r) = self.cand_rows.get(k) else { return };
+        self.base[r * d..(r + 1) * d].copy_from_slice(&self.cand[k * d..(k + 1) * d]);
+        self.z1[r * h..(r + 1) * h].copy_from_slice(&self.cand_z1[k * h..(k + 1) * h]);
+        self.age[r] = if self.cand_fresh[k] { 0 } else { self.age[r] + 1 };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Mlp, MlpConfig};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Candidates that change a small window (and sometimes every pixel) of their base point,
+    /// some accepted, past several refreshes: every logit equals a fresh forward pass's within
+    /// float rounding, and most candidates took the sparse update.
+    #[test]
+    fn candidate_logits_match_fresh_ones() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let arch = MlpConfig { input: 100, hidden: 40, classes: 10, init_std: 0.3, ..MlpConfig::default() };
+        let model = Mlp::init(arch, &mut rng).expect("init");
+        let w = model.weights();
+        let n = 140; // more than one group
+        let mut base: Vec<f32> = (0..n * 100).map(|_| rng.gen()).collect();
+        let mut q = QueryPath::default();
+        let l0 = q.reset(&w, &base, n);
+        let fresh = |x: &[f32], m: usize| crate::native::mlp::forward(&w, x, m).logits;
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()));
+        assert!(close(&l0, &fresh(&base, n)));
+        let (mut updates, mut calls) = (0usize, 0usize);
+        for step in 0..(3 * REFRESH as usize) {
+            let rows: Vec<usize> = (0..n).filter(|&i| (i + step) % 3 != 0).collect();
+            let mut cand = Vec::new();
+            for &r in &rows {
+                let mut img = base[r * 100..(r + 1) * 100].to_vec();
+                if step % 11 == 7 {
+                    img.iter_mut().for_each(|v| *v = rng.gen());
+                } else {
+                    let at = rng.gen_range(0..95);
+                    img[at..at + 5].iter_mut().for_each(|v| *v = rng.gen());
+                }
+                cand.extend_from_slice(&img);
+            }
+            let logits = q.logits(&w, &rows, &cand);
+            assert!(close(&logits, &fresh(&cand, rows.len())), "step {step}");
+            updates += q.cand_fresh.iter().filter(|f| !**f).count();
+            calls += rows.len();
+            for (k, &r) in rows.iter().enumerate() {
+                if rng.gen_bool(0.7) {
+                    q.accept(&w, k);
+                    base[r * 100..(r + 1) * 100].copy_from_slice(&cand[k * 100..(k + 1) * 100]);
+                }
+            }
+        }
+        assert!(updates > calls / 2 && updates < calls, "{updates} sparse updates of {calls}");
+        assert!(q.age.iter().all(|&a| a <= REFRESH));
+    }
+}
