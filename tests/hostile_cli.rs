@@ -281,6 +281,11 @@ const CASES: &[(&str, &[&str])] = &[
         &["--loss has no effect with --attack fab-t"],
     ),
     ("attack --model {model} --attack fab-t --eps 0.1 --restarts 0 --out {new}", &["--restarts", "between 1 and"]),
+    ("eval --model {model} --attack pgd --eps 0.1 --target 10", &["--target", "not a class of this model"]),
+    ("attack --model {model} --attack pgd --eps 0.1 --target most-likely --out {new}", &["--target", "least-likely"]),
+    ("eval --model {model} --attack auto --eps 0.1 --target 3", &["--target has no effect with --attack auto"]),
+    ("eval --model {model} --attack apgd-t --eps 0.1 --target random", &["--target has no effect"]),
+    ("eval --model {model} --target 3", &["--target has no effect without --attack"]),
     (
         "eval --model {model} --attack fab-t --eps 0.1 --queries 10",
         &["--queries has no effect without --attack square"],

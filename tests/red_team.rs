@@ -537,3 +537,65 @@ fn report_card_flags_randomness_zero_gradients_and_weak_attacks() {
     assert_eq!(get(&card, "convergence"), Some(Status::Flag), "{card:?}");
     assert_eq!(get(&card, "single-step-vs-iterative"), Some(Status::Flag), "{card:?}");
 }
+
+/// A targeted sweep: targets are a function of each image alone (the same in any batch), the
+/// random ones never the true label, the least likely ones the lowest clean logit; the judge's
+/// target hit rate equals a recount on the generated images, rises with eps, and an
+/// untargeted sweep reports none.
+#[test]
+fn targeted_sweeps_hit_their_targets_and_report_it() {
+    use redblue::attack::{Target, Targeted};
+    let model = small_model(31);
+    let (x, y) = random_batch(80, 16, 4, 32);
+    let (d, c) = (model.input_dim(), model.num_classes());
+    for t in [Target::Random, Target::LeastLikely, Target::Class(2)] {
+        let all = t.labels(&model, &x, &y);
+        let halves = [t.labels(&model, &x[..30 * d], &y[..30]), t.labels(&model, &x[30 * d..], &y[30..])].concat();
+        assert_eq!(all, halves, "{t:?}: targets depend on the batch");
+        match t {
+            Target::Random => {
+                assert!(all.iter().zip(&y).all(|(a, b)| a != b && usize::from(*a) < c));
+                assert!(all.iter().collect::<std::collections::BTreeSet<_>>().len() > 2, "not spread: {all:?}");
+            }
+            Target::LeastLikely => {
+                let logits = model.logits_host(&x, y.len());
+                for (row, &a) in logits.chunks_exact(c).zip(&all) {
+                    assert!(row.iter().all(|&v| v >= row[usize::from(a)]));
+                }
+            }
+            Target::Class(k) => assert!(all.iter().all(|&a| a == k)),
+        }
+    }
+    let cfg = SweepConfig { eps: vec![0.1, 0.5], clip: ClipMode::Clipped, batch_size: 25, seed: 3 };
+    let attack = Targeted { inner: Box::new(Pgd::madry(20, 1)), target: Target::LeastLikely };
+    let s = eval::sweep(&model, &attack, &x, &y, &cfg, &mut |_, _| {}).expect("targeted sweep");
+    let hits: Vec<f64> = s.rows.iter().map(|r| r.target_hits.expect("hit rate")).collect();
+    assert!(hits[2] > hits[0] && hits[2] > 0.5, "hit rates {hits:?}");
+    assert_eq!(s.params["target"], "least-likely");
+    // The same random stream as a sweep at eps 0.5 alone.
+    let one = SweepConfig { eps: vec![0.5], ..cfg.clone() };
+    let single = eval::sweep(&model, &attack, &x, &y, &one, &mut |_, _| {}).expect("one eps");
+    let adv = eval::sweep::generate(&model, &attack, &x, &y, 0.5, &one, &mut |_, _| {}).expect("generate");
+    let targets = Target::LeastLikely.labels(&model, &x, &y);
+    let logits = model.logits_host(&adv, y.len());
+    let aimed: Vec<usize> = (0..y.len()).filter(|&i| targets[i] != y[i]).collect();
+    let hit = aimed.iter().filter(|&&i| pgd_argmax(&logits[i * c..(i + 1) * c]) == usize::from(targets[i])).count();
+    assert_eq!(single.rows[1].target_hits, Some(hit as f64 / aimed.len() as f64));
+    let plain = eval::sweep(&model, &Pgd::madry(20, 1), &x, &y, &cfg, &mut |_, _| {}).expect("untargeted");
+    assert!(plain.rows.iter().all(|r| r.target_hits.is_none()));
+    // Aiming at one class is a weaker test than moving away from the true one.
+    assert!(plain.rows[1].accuracy <= s.rows[1].accuracy, "{} vs {}", plain.rows[1].accuracy, s.rows[1].accuracy);
+    let e = eval::sweep(
+        &model,
+        &Targeted { inner: Box::new(Pgd::madry(2, 1)), target: Target::Class(9) },
+        &x,
+        &y,
+        &cfg,
+        &mut |_, _| {},
+    );
+    assert!(e.unwrap_err().to_string().contains("not a class"));
+}
+
+fn pgd_argmax(row: &[f32]) -> usize {
+    redblue::nn::ops::argmax(row)
+}

@@ -9,6 +9,7 @@
 #               is the same sequence with AutoAttack's published 100 steps. Both face redblue `auto`.
 #   EPS         space-separated (default "0.1 0.25")
 #   NORM        linf (default) or l2, for both tools
+#   THREADS     torch thread settings (default "1 2")
 #
 # For each (model, attack, eps) it runs, RUNS times and alternately: redblue, torchattacks with
 # 1 thread, torchattacks with 2 threads. Timing:
@@ -30,6 +31,7 @@ MODELS=${MODELS:-"$PLAIN $ADV"}
 ATTACKS=${ATTACKS:-"apgd-ce apgd-t fab-t square auto auto-100"}
 EPS=${EPS:-"0.1 0.25"}
 NORM=${NORM:-linf}
+THREADS=${THREADS:-"1 2"}
 rb=./target/release/redblue
 py=bench/peers/.venv/bin/python
 peer=bench/peers/torchattacks_peer.py
@@ -53,7 +55,7 @@ for m in $MODELS; do
         t=$(now)
         j=$($rb eval --model "$m" --attack "$rba" --eps "$e" --norm "$NORM" --subset "$subset" --json 2>/dev/null | tr -d '\n')
         echo "{\"tool\":\"redblue\",\"model\":\"$m\",\"attack\":\"$a\",\"eps\":$e,\"process_s\":$(python3 -c "print($(now) - $t)"),\"out\":$j}" >>"$log"
-        for th in 1 2; do
+        for th in $THREADS; do
           t=$(now)
           j=$($py $peer --model "$m" --attacks "$a" --eps "$e" --norm "$NORM" --subset "$subset" --threads $th --no-check --json)
           echo "{\"tool\":\"torch\",\"model\":\"$m\",\"attack\":\"$a\",\"eps\":$e,\"threads\":$th,\"process_s\":$(python3 -c "print($(now) - $t)"),\"out\":$j}" >>"$log"
@@ -63,22 +65,4 @@ for m in $MODELS; do
   done
 done
 
-python3 - "$log" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-keys = list(dict.fromkeys((r["model"], r["attack"], r["eps"]) for r in rows))
-print("| model | attack | eps | redblue acc | torchattacks acc | diff (points) | redblue s | torch attack s | torch process s | ratio rb/torch process | ratio rb/torch attack |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for m, a, e in keys:
-    sel = [r for r in rows if (r["model"], r["attack"], r["eps"]) == (m, a, e)]
-    rb = [r for r in sel if r["tool"] == "redblue"]
-    rb_acc = next(x["accuracy"] for x in rb[0]["out"]["rows"] if abs(x["eps"] - e) < 1e-12)
-    rb_s = statistics.median(r["process_s"] for r in rb)
-    th = {t: [r for r in sel if r["tool"] == "torch" and r["threads"] == t] for t in (1, 2)}
-    t_acc = th[1][0]["out"]["results"][0]["accuracy"]
-    att = min(statistics.median(r["out"]["results"][0]["median_s"] for r in th[t]) for t in th)
-    proc = min(statistics.median(r["process_s"] for r in th[t]) for t in th)
-    name = m.rsplit("/", 1)[-1].removesuffix(".safetensors")
-    print(f"| {name} | {a} | {e} | {rb_acc:.4f} | {t_acc:.4f} | {100 * (rb_acc - t_acc):+.1f} | "
-          f"{rb_s:.2f} | {att:.2f} | {proc:.2f} | {rb_s / proc:.2f}x | {rb_s / att:.2f}x |")
-PY
+python3 bench/peers/summarize.py "$log"

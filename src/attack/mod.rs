@@ -14,6 +14,7 @@ pub mod loss;
 pub mod norm;
 pub mod pgd;
 pub mod square;
+pub mod targeted;
 
 pub use apgd::Apgd;
 pub use auto::Auto;
@@ -23,6 +24,7 @@ pub use loss::Loss;
 pub use norm::Norm;
 pub use pgd::Pgd;
 pub use square::Square;
+pub use targeted::{Target, Targeted};
 
 use crate::model::Classifier;
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,12 @@ pub trait Attack: Sync {
     /// The same attack with twice the iterations (or queries) and more restarts, for the report
     /// card's convergence check; `None` when there is no such variant.
     fn stronger(&self) -> Option<Box<dyn Attack>> {
+        None
+    }
+
+    /// How the attack picks each image's target class, for a targeted attack
+    /// ([`Targeted`]); the judge then also reports how often the target was hit.
+    fn target(&self) -> Option<Target> {
         None
     }
 

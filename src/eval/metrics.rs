@@ -22,6 +22,10 @@ pub struct Row {
     pub true_class_prob: f64,
     /// Mean cross-entropy (nats).
     pub loss: f64,
+    /// Targeted attacks only: the share of images (whose target is not their true label)
+    /// classified as their target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hits: Option<f64>,
 }
 
 /// `log(sum(exp(row))) - row[label]`, computed stably in f64.
@@ -35,6 +39,9 @@ pub struct Accumulator {
     confidence: f64,
     true_prob: f64,
     loss: f64,
+    /// Images with a target other than their label, and how many were classified as it
+    /// (`None` for untargeted scoring).
+    targets: Option<(usize, usize)>,
 }
 
 impl Accumulator {
@@ -58,6 +65,19 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Counts, for a batch already [`Accumulator::add`]ed, the images classified as their
+    /// target (images whose target is their label are left out).
+    pub fn add_hits(&mut self, logits: &[f32], labels: &[u8], targets: &[u8], classes: usize) {
+        let (mut aimed, mut hits) = self.targets.unwrap_or((0, 0));
+        for ((row, &y), &t) in logits.chunks_exact(classes).zip(labels).zip(targets) {
+            if t != y {
+                aimed += 1;
+                hits += usize::from(argmax(row) == usize::from(t));
+            }
+        }
+        self.targets = Some((aimed, hits));
+    }
+
     /// The row for this accumulated set at budget `eps`.
     pub fn finish(&self, eps: f64) -> Row {
         let n = self.n.max(1) as f64;
@@ -68,6 +88,7 @@ impl Accumulator {
             confidence: self.confidence / n,
             true_class_prob: self.true_prob / n,
             loss: self.loss / n,
+            target_hits: self.targets.map(|(aimed, hits)| hits as f64 / aimed.max(1) as f64),
         }
     }
 }

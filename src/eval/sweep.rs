@@ -162,6 +162,9 @@ pub fn sweep_transfer(
         }
     }
     let eps = eps_list(&cfg.eps, attack.norm().max_eps(model.input_dim()))?;
+    if let Some(t) = attack.target() {
+        t.validate(model.num_classes())?;
+    }
     let attacked: Vec<f32> = eps[1..].iter().map(|&e| e as f32).collect();
     let c = model.num_classes();
     let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
@@ -199,14 +202,20 @@ pub fn sweep_transfer(
         } else {
             logits.extend(advs.iter().map(|adv| logits_host(model, adv, ch.y.len())));
         }
-        Ok(logits)
+        // A targeted attack's targets, recomputed by the judge from the model that crafted.
+        let targets = attack.target().map(|t| t.labels(surrogate.unwrap_or(model), ch.x, ch.y));
+        Ok((logits, targets))
     })?;
     // Scores are summed image by image in order, exactly as `evaluate` does, so the eps = 0
     // row equals the clean evaluation bit for bit whatever the batching.
     let mut accs = vec![Accumulator::default(); eps.len()];
     for (part, ch) in parts.iter().zip(chunks(x, labels, cfg.batch_size, model.input_dim())) {
+        let (part, targets) = part;
         for (acc, logits) in accs.iter_mut().zip(part) {
             acc.add(logits, ch.y, c)?;
+            if let Some(t) = targets {
+                acc.add_hits(logits, ch.y, t, c);
+            }
         }
     }
     Ok(Sweep {
@@ -231,6 +240,9 @@ pub fn generate(
 ) -> Result<Vec<f32>> {
     check_inputs(model, x, labels, cfg.batch_size)?;
     check_eps("--eps", eps, attack.norm().max_eps(model.input_dim()))?;
+    if let Some(t) = attack.target() {
+        t.validate(model.num_classes())?;
+    }
     let e = eps as f32;
     let parts = for_chunks(&chunks(x, labels, cfg.batch_size, model.input_dim()), labels.len(), progress, &|ch| {
         crate::backend::flush_denormals();

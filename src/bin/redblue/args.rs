@@ -276,6 +276,11 @@ pub struct AttackOpts {
     /// Threat model (L-inf: every pixel moves by at most eps).
     #[arg(long, value_enum)]
     pub norm: Option<NormArg>,
+    /// Targeted attack (fgsm, pgd, apgd, square): each image's target class, a class number
+    /// for all, `least-likely` (its lowest clean logit) or `random` (a class other than its
+    /// label, fixed per image). The report adds how often the target was hit.
+    #[arg(long)]
+    pub target: Option<String>,
     /// Seed for random starts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

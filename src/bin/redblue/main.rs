@@ -295,8 +295,18 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Builds the attack, refusing the flags that have no effect on it.
+/// Builds the attack (targeted with `--target`), refusing the flags that have no effect on it.
 fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
+    let Some(t) = &o.target else { return make_untargeted(kind, o, g) };
+    if matches!(kind, AttackKind::Auto | AttackKind::ApgdT | AttackKind::FabT) {
+        bail!("--target has no effect with --attack auto/apgd-t/fab-t (they target the top 9 other classes in turn)");
+    }
+    let target = redblue::attack::Target::parse(t)?;
+    Ok(Box::new(redblue::attack::Targeted { inner: make_untargeted(kind, o, g)?, target }))
+}
+
+/// [`make_attack`] without `--target`.
+fn make_untargeted(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
     use redblue::attack::{Apgd, Loss};
     if kind != AttackKind::Square {
         g.refuse(&["queries"], "without --attack square")?;
@@ -452,6 +462,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         (Some(k), _) => Some(make_attack(k, &a.opts, g)?),
         (None, Some(_)) => {
             g.refuse(&PGD_ONLY, "with --adv (the set is already made)")?;
+            g.refuse(&["target"], "with --adv (the set is already made)")?;
             if a.eps.is_empty() {
                 g.refuse(&["no_clip", "clip", "norm"], "with --adv unless --eps gives the referee's budget")?;
             }

@@ -14,13 +14,18 @@ pub fn eps(e: f64) -> String {
     }
 }
 
-/// A Markdown table of evaluation rows.
+/// A Markdown table of evaluation rows (with a target hit rate column for targeted attacks).
 pub fn rows_table(rows: &[Row]) -> String {
-    let mut s =
-        String::from("| eps | n | accuracy | confidence | true-class prob | loss |\n|---:|---:|---:|---:|---:|---:|\n");
+    let hits = rows.iter().any(|r| r.target_hits.is_some());
+    let mut s = String::from("| eps | n | accuracy | confidence | true-class prob | loss |");
+    s += if hits {
+        " target hit rate |\n|---:|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---:|---:|---:|---:|---:|---:|\n"
+    };
     for r in rows {
         s += &format!(
-            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
             eps(r.eps),
             r.n,
             r.accuracy,
@@ -28,6 +33,10 @@ pub fn rows_table(rows: &[Row]) -> String {
             r.true_class_prob,
             r.loss
         );
+        if hits {
+            s += &r.target_hits.map_or(" – |".into(), |h| format!(" {h:.4} |"));
+        }
+        s += "\n";
     }
     s
 }

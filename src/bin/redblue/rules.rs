@@ -45,7 +45,7 @@ pub const DATA_SOURCES: [&str; 4] = ["mirror", "no_download", "no_npm", "cache_d
 pub const PGD_ONLY: [&str; 7] = ["steps", "rel_step", "restarts", "no_random_start", "seed", "loss", "queries"];
 
 /// Every attack flag (shape, randomness and the clip mode and norm).
-pub const ATTACK_ALL: [&str; 11] = [
+pub const ATTACK_ALL: [&str; 12] = [
     "steps",
     "rel_step",
     "restarts",
@@ -57,6 +57,7 @@ pub const ATTACK_ALL: [&str; 11] = [
     "no_clip",
     "clip",
     "norm",
+    "target",
 ];
 
 #[cfg(test)]
