@@ -242,7 +242,7 @@ impl Attack for Square {
                     if m[j] < run_margin[k] {
                         run_margin[k] = m[j];
                         run_best[k * d..(k + 1) * d].copy_from_slice(&batch[j * d..(j + 1) * d]);
-                        queries.accept(j);
+                        queries.accept(j, &batch[j * d..(j + 1) * d]);
                     }
                 }
             }

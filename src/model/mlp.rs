@@ -270,7 +270,7 @@ impl super::Queries for NativeQueries<'_> {
         crate::backend::flush_denormals();
         self.path.logits(&self.model.weights(), rows, cand)
     }
-    fn accept(&mut self, k: usize) {
-        self.path.accept(&self.model.weights(), k);
+    fn accept(&mut self, k: usize, image: &[f32]) {
+        self.path.accept(&self.model.weights(), k, image);
     }
 }

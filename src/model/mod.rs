@@ -107,8 +107,9 @@ pub trait Queries {
     /// Logits of the candidates `cand` (`[rows.len(), input_dim]`); candidate `k` is a change
     /// of base row `rows[k]`.
     fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32>;
-    /// Makes candidate `k` of the last [`Queries::logits`] call the base point of its row.
-    fn accept(&mut self, k: usize);
+    /// Makes candidate `k` of the last [`Queries::logits`] call (`image`, as passed there)
+    /// the base point of its row.
+    fn accept(&mut self, k: usize, image: &[f32]);
 }
 
 impl<C: Classifier + ?Sized> Queries for Stateless<'_, C> {
@@ -118,7 +119,7 @@ impl<C: Classifier + ?Sized> Queries for Stateless<'_, C> {
     fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32> {
         self.0.logits_host(cand, rows.len())
     }
-    fn accept(&mut self, _k: usize) {}
+    fn accept(&mut self, _k: usize, _image: &[f32]) {}
 }
 
 /// A path with no state: every point through [`Classifier::input_gradient`].

@@ -21,9 +21,9 @@ pub struct QueryPath {
     base: Vec<f32>,
     z1: AlignedVec,
     age: Vec<u16>,
-    cand: Vec<f32>,
     cand_rows: Vec<usize>,
     cand_z1: AlignedVec,
+    hidden: AlignedVec,
     cand_fresh: Vec<bool>,
     rows: SparseRows,
     cols: SparseRows,
@@ -50,8 +50,6 @@ impl QueryPath {
     /// base row `rows[k]`.
     pub fn logits(&mut self, w: &Weights<'_>, rows: &[usize], cand: &[f32]) -> Vec<f32> {
         let (d, h, m) = (w.input, w.hidden, rows.len());
-        self.cand.clear();
-        self.cand.extend_from_slice(&cand[..m * d]);
         self.cand_rows.clear();
         self.cand_rows.extend_from_slice(rows);
         self.cand_z1.set_len_uninit(m * h); // every row is written below
@@ -83,16 +81,18 @@ impl QueryPath {
             layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
             scatter_rows(&self.fresh_z1, h, &self.fresh, &mut self.cand_z1);
         }
-        let mut hidden = self.cand_z1.clone();
-        relu(&mut hidden);
-        layer2(w, &hidden, m)
+        self.hidden.set_len_uninit(m * h);
+        self.hidden.copy_from_slice(&self.cand_z1);
+        relu(&mut self.hidden);
+        layer2(w, &self.hidden, m)
     }
 
-    /// Makes candidate `k` of the last [`QueryPath::logits`] call its row's base point.
-    pub fn accept(&mut self, w: &Weights<'_>, k: usize) {
+    /// Makes candidate `k` of the last [`QueryPath::logits`] call, `image`, its row's base
+    /// point.
+    pub fn accept(&mut self, w: &Weights<'_>, k: usize, image: &[f32]) {
         let (d, h) = (w.input, w.hidden);
         let Some(&r) = self.cand_rows.get(k) else { return };
-        self.base[r * d..(r + 1) * d].copy_from_slice(&self.cand[k * d..(k + 1) * d]);
+        self.base[r * d..(r + 1) * d].copy_from_slice(&image[..d]);
         self.z1[r * h..(r + 1) * h].copy_from_slice(&self.cand_z1[k * h..(k + 1) * h]);
         self.age[r] = if self.cand_fresh[k] { 0 } else { self.age[r] + 1 };
     }
@@ -141,7 +141,7 @@ mod tests {
             calls += rows.len();
             for (k, &r) in rows.iter().enumerate() {
                 if rng.gen_bool(0.7) {
-                    q.accept(&w, k);
+                    q.accept(&w, k, &cand[k * 100..(k + 1) * 100]);
                     base[r * 100..(r + 1) * 100].copy_from_slice(&cand[k * 100..(k + 1) * 100]);
                 }
             }
