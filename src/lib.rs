@@ -24,6 +24,7 @@ pub mod advset;
 pub mod attack;
 pub mod backend;
 pub mod bench;
+pub mod certify;
 pub mod data;
 pub mod error;
 pub mod eval;

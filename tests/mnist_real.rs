@@ -78,7 +78,43 @@ fn paper_model_two_epochs() {
         f.rows[1].accuracy
     );
     gradient_signs_match_a_float64_reference(&model, &x[..1000 * 784], &y[..1000]);
+    certificates_are_never_broken(&model, &x[..500 * 784], &y[..500]);
     eprintln!("total {:.1}s", t0.elapsed().as_secs_f64());
+}
+
+/// On the trained model: CROWN verifies some images at small eps (more than IBP, and never an
+/// image the model gets wrong), and no attack in the toolkit breaks a verified image.
+fn certificates_are_never_broken(model: &redblue::model::Mlp, x: &[f32], y: &[u8]) {
+    use rand::SeedableRng;
+    use redblue::attack::{Apgd, Attack, Goal, Loss, Norm};
+    use redblue::certify::{self, Method};
+    use redblue::model::Classifier;
+    let (n, c) = (y.len(), model.num_classes());
+    let bd = Some(model.bounds());
+    for eps in [0.005, 0.02] {
+        let tol = certify::f32_margin_error(model, bd, eps);
+        let t = Instant::now();
+        let crown = certify::verified(&certify::margin_lower_bounds(model, x, y, eps, bd, Method::Crown), c, tol);
+        let secs = t.elapsed().as_secs_f64();
+        let ibp = certify::verified(&certify::margin_lower_bounds(model, x, y, eps, bd, Method::Ibp), c, tol);
+        let (nc, ni) = (crown.iter().filter(|v| **v).count(), ibp.iter().filter(|v| **v).count());
+        let apgd = Apgd::new(Loss::Ce, Norm::Linf);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let adv = apgd.run_one(model, x, Goal::Untargeted(y), eps as f32, ClipMode::Clipped, &mut rng);
+        let logits = model.logits_host(&adv, n);
+        let robust: Vec<bool> =
+            (0..n).map(|i| redblue::nn::ops::argmax(&logits[i * c..(i + 1) * c]) == usize::from(y[i])).collect();
+        let attacked = robust.iter().filter(|v| **v).count();
+        eprintln!("eps {eps}: verified CROWN {nc}, IBP {ni}, APGD-CE robust {attacked} of {n} (CROWN {secs:.2}s)");
+        assert!(ni <= nc, "IBP verified more than CROWN");
+        for i in 0..n {
+            assert!(!crown[i] || robust[i], "eps {eps}: image {i} verified but APGD broke it");
+        }
+        assert!(nc <= attacked);
+        if eps == 0.005 {
+            assert!(nc * 2 > n, "CROWN verified only {nc} of {n} at eps 0.005");
+        }
+    }
 }
 
 /// The input gradient of the summed cross-entropy entirely in f64, from the model's f32

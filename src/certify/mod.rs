@@ -1,0 +1,18 @@
+//! The certified judge: sound lower bounds on robust accuracy, to set against the attacks'
+//! upper bounds.
+//!
+//! An attack that finds no adversarial example proves nothing; a bound that shows every point
+//! of the threat set keeps the true class on top proves the example robust. [`bounds`] gives,
+//! per image and wrong class, a lower bound on the margin `z_y - z_j` over the L-inf ball
+//! intersected with the pixel box; an image is verified when every such bound exceeds the f32
+//! forward pass's possible rounding error.
+
+pub mod bounds;
+
+pub use bounds::{f32_margin_error, margin_lower_bounds, Method};
+
+/// Which images are verified: every wrong class's margin bound (`[n, classes]`, as
+/// [`margin_lower_bounds`] returns) above `tolerance`.
+pub fn verified(lower: &[f64], classes: usize, tolerance: f64) -> Vec<bool> {
+    lower.chunks_exact(classes.max(1)).map(|row| row.iter().all(|&m| m > tolerance)).collect()
+}
