@@ -51,3 +51,33 @@ pub fn w3(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResul
         40.0 * flops::input_gradient(c.input, c.hidden, c.classes) + 2.0 * flops::forward(c.input, c.hidden, c.classes);
     Ok(result("w3", "PGD-40 (random start) at eps 0.1 + evaluation", t, y.len(), y.len() as f64 * per / 1e9))
 }
+
+/// W10 (IBP) and W11 (CROWN): margin lower bounds of every test image at L-inf eps 0.02
+/// (the certified judge's bounds, [`crate::certify`]).
+pub fn certify(
+    model: &Mlp,
+    x: &[f32],
+    y: &[u8],
+    runs: usize,
+    method: crate::certify::Method,
+) -> Result<WorkloadResult> {
+    use crate::certify::{margin_lower_bounds, Method};
+    let bd = Some((0.0f32, 1.0f32));
+    let t = time_runs(runs, || {
+        let b = margin_lower_bounds(model, x, y, 0.02, bd, method);
+        if b.len() == y.len() * model.config.classes {
+            Ok(())
+        } else {
+            Err(crate::error::Error::param("bounds", b.len(), "one bound per image and class"))
+        }
+    })?;
+    let (d, h, c) = (model.config.input as f64, model.config.hidden as f64, model.config.classes as f64);
+    // IBP: the first layer's two products (2dh each) and the output layer; CROWN adds the
+    // back-substitution W1·A (2dhc).
+    let per = 4.0 * d * h + 4.0 * h * c + if method == Method::Crown { 2.0 * d * h * c } else { 0.0 };
+    let (name, what) = match method {
+        Method::Ibp => ("w10", "IBP margin bounds at eps 0.02"),
+        Method::Crown => ("w11", "CROWN margin bounds at eps 0.02"),
+    };
+    Ok(result(name, what, t, y.len(), y.len() as f64 * per / 1e9))
+}

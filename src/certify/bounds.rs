@@ -81,6 +81,8 @@ struct Net {
     w1_abs: Vec<f64>,
     /// `max_k |w1[i, k]|` per input.
     w1_rowmax: Vec<f64>,
+    /// `max_i |w1[i, k]|` per hidden unit.
+    w1_colmax: Vec<f64>,
     b1: Vec<f64>,
     /// `[h, c]`.
     w2: Vec<f64>,
@@ -105,6 +107,7 @@ impl Net {
                 .chunks_exact(h.max(1))
                 .map(|r: &[f64]| r.iter().fold(0.0f64, |m, v| m.max(v.abs())))
                 .collect(),
+            w1_colmax: (0..h).map(|k| (0..d).fold(0.0f64, |m, i| m.max(w1[i * h + k].abs()))).collect(),
             w1,
             b1: w.b1[..h].iter().map(|&v| f64::from(v)).collect(),
             w2,
@@ -122,32 +125,33 @@ fn input_box(x: &[f32], eps: f64, bounds: Option<(f32, f32)>) -> (Vec<f64>, Vec<
 }
 
 /// Exact-arithmetic outer bounds of the first layer's pre-activations over each box of a
-/// block, `(lower, upper)` per image, from three products: the centres `c`, the radii `r`
-/// (rounded up, so `[c - r, c + r]` holds the box) and `|c|`, times `W1`, `|W1|`, `|W1|`.
+/// block, `(lower, upper)` per image, from two products: the centres `c` times `W1` and the
+/// radii `r` (rounded up, so `[c - r, c + r]` holds the box) times `|W1|`.
 fn first_layer(net: &Net, boxes: &[(Vec<f64>, Vec<f64>)]) -> Vec<(Vec<f64>, Vec<f64>)> {
     let (d, h, n) = (net.d, net.h, boxes.len());
-    let (mut c, mut r, mut c_abs) = (vec![0.0f64; n * d], vec![0.0f64; n * d], vec![0.0f64; n * d]);
+    let (mut c, mut r) = (vec![0.0f64; n * d], vec![0.0f64; n * d]);
+    let mut c_l1 = vec![0.0f64; n];
     for (b, (l0, u0)) in boxes.iter().enumerate() {
         for i in 0..d {
             let ci = 0.5 * (l0[i] + u0[i]);
             c[b * d + i] = ci;
             r[b * d + i] = up(up(u0[i] - ci).max(up(ci - l0[i])));
-            c_abs[b * d + i] = ci.abs();
+            c_l1[b] += ci.abs();
         }
     }
-    let (mut zc, mut zr, mut zm) = (vec![0.0f64; n * h], vec![0.0f64; n * h], vec![0.0f64; n * h]);
+    let (mut zc, mut zr) = (vec![0.0f64; n * h], vec![0.0f64; n * h]);
     matmul(Mat::new(&c, n, d), Mat::new(&net.w1, d, h), &mut zc, false);
     matmul(Mat::new(&r, n, d), Mat::new(&net.w1_abs, d, h), &mut zr, false);
-    matmul(Mat::new(&c_abs, n, d), Mat::new(&net.w1_abs, d, h), &mut zm, false);
-    // Each computed product is within gamma(d) of its magnitude product (itself computed, so
-    // within a factor 1 + gamma(d) of the exact one).
+    // Each computed product is within gamma(d) of its magnitude product: for c·W1 that is at
+    // most |c|_1 · max_i |W1_ik|; r·|W1| is its own magnitude (computed, so within a factor
+    // 1 + gamma(d) of the exact one).
     let g = gamma(d + 2);
     (0..n)
         .map(|b| {
             let (mut lo, mut hi) = (vec![0.0f64; h], vec![0.0f64; h]);
             for k in 0..h {
                 let t = b * h + k;
-                let err = up(g * (zm[t] + zr[t]) * (1.0 + g));
+                let err = up(g * (c_l1[b] * (1.0 + g) * net.w1_colmax[k] + zr[t]) * (1.0 + g));
                 let radius = up(zr[t] + err);
                 let centre = zc[t] + net.b1[k];
                 lo[k] = down(down(centre) - radius);

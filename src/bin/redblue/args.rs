@@ -419,6 +419,10 @@ pub enum Workload {
     W3,
     /// The full default `reproduce` run (wall time only; takes many minutes).
     W5,
+    /// IBP margin bounds of the 10k test images at eps 0.02.
+    W10,
+    /// CROWN margin bounds of the 10k test images at eps 0.02.
+    W11,
 }
 
 #[derive(Args, Debug)]
@@ -431,7 +435,7 @@ pub struct BenchArgs {
     /// Timed runs per workload (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Model for W2/W3 (default: a 1-epoch model trained first, not timed).
+    /// Model for W2/W3/W10/W11 (default: a 1-epoch model trained first, not timed).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Print JSON instead of a table.

@@ -31,7 +31,7 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
     let d = load_data(&a.data)?;
     let r: WorkloadResult = match a.workload {
         Workload::W1 => workloads::w1(&d.train.images, &d.train.labels, a.runs)?,
-        Workload::W2 | Workload::W3 => {
+        Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 => {
             let model = match &a.model {
                 Some(p) => model_file::load(p)?.0,
                 None => {
@@ -41,6 +41,10 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
             };
             if a.workload == Workload::W2 {
                 workloads::w2(&model, &d.test.images, &d.test.labels, a.runs)?
+            } else if a.workload == Workload::W10 || a.workload == Workload::W11 {
+                use redblue::certify::Method;
+                let m = if a.workload == Workload::W10 { Method::Ibp } else { Method::Crown };
+                workloads::certify(&model, &d.test.images, &d.test.labels, a.runs, m)?
             } else {
                 let n = 1000.min(d.test.n);
                 workloads::w3(&model, &d.test.images[..n * d.test.image_len()], &d.test.labels[..n], a.runs)?
@@ -110,9 +114,9 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     crate::check_data_flags(&a.data, g)?;
     match a.workload {
         Workload::Peak | Workload::W1 | Workload::W5 => {
-            g.refuse(&["model"], "with this --workload (only w2 and w3 attack a model)")?
+            g.refuse(&["model"], "with this --workload (only w2, w3, w10 and w11 take a model)")?
         }
-        Workload::All | Workload::W2 | Workload::W3 => {}
+        Workload::All | Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 => {}
     }
     if a.workload == Workload::W5 {
         g.refuse(&["runs"], "with --workload w5 (one full reproduction, timed once)")?;
@@ -124,7 +128,7 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     }
     let p: Peak = serde_json::from_value(child(&a, "peak")?)?;
     let mut rows: Vec<WorkloadResult> = Vec::new();
-    for w in ["w1", "w2", "w3"] {
+    for w in ["w1", "w2", "w3", "w10", "w11"] {
         eprintln!("running {w} ({} timed runs)...", a.runs);
         rows.push(serde_json::from_value(child(&a, w)?)?);
     }
