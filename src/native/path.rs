@@ -16,7 +16,7 @@
 use super::aligned::AlignedVec;
 use super::backward::InputProduct;
 use super::elementwise::relu;
-use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, sparse_row, Weights, GROUP};
+use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, use_sparse, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
 
 /// A row is recomputed from its pixels after this many sparse updates.
@@ -29,12 +29,7 @@ pub struct GradientPath {
     z1: AlignedVec,
     age: Vec<u16>,
     hidden: AlignedVec,
-    delta: Vec<f32>,
-    rows: SparseRows,
-    cols: SparseRows,
-    fresh: Vec<usize>,
-    gathered: Vec<f32>,
-    fresh_z1: AlignedVec,
+    update: RowUpdate,
     product: InputProduct,
 }
 
@@ -65,34 +60,71 @@ impl GradientPath {
             self.age.resize(n, 0);
             return;
         }
+        let (prev, age) = (&self.prev, &self.age);
+        let fresh = self.update.run(w, x, n, |r| &prev[r * d..(r + 1) * d], |r| age[r] < REFRESH, &mut self.z1);
+        let mut fresh = fresh.iter().peekable();
+        for (r, a) in self.age.iter_mut().enumerate() {
+            if fresh.next_if_eq(&&r).is_some() {
+                *a = 0;
+            } else {
+                *a += 1;
+            }
+        }
+        self.prev.copy_from_slice(x);
+    }
+}
+
+/// The update both paths share: the first-layer pre-activations of points that each change
+/// a reference point, over the changed pixels where few changed, by a fresh product where
+/// many did.
+#[derive(Debug, Default)]
+pub struct RowUpdate {
+    rows: SparseRows,
+    cols: SparseRows,
+    fresh: Vec<usize>,
+    gathered: Vec<f32>,
+    fresh_z1: AlignedVec,
+}
+
+impl RowUpdate {
+    /// Brings `out` (`[m, hidden]`, row `k` holding the pre-activations of `before(k)`, the
+    /// reference point of `now`'s row `k`) to `now·W1 + b1` (`now` is `[m, input]`). A row
+    /// with `may_update(k)` and at most [`super::mlp::SPARSE_MAX_DENSITY`] of its pixels
+    /// changed gets `(now - before)·W1` added with the sparse kernel; the others are
+    /// recomputed. Each row's choice depends on that row alone. Returns the recomputed rows,
+    /// in increasing order.
+    pub fn run<'a>(
+        &mut self,
+        w: &Weights<'_>,
+        now: &[f32],
+        m: usize,
+        before: impl Fn(usize) -> &'a [f32],
+        may_update: impl Fn(usize) -> bool,
+        out: &mut [f32],
+    ) -> &[usize] {
+        let (d, h) = (w.input, w.hidden);
         self.fresh.clear();
-        self.delta.resize(d, 0.0);
-        for g0 in (0..n).step_by(GROUP) {
-            let g1 = (g0 + GROUP).min(n);
+        for g0 in (0..m).step_by(GROUP) {
+            let g1 = (g0 + GROUP).min(m);
             self.rows.reset(d);
-            for r in g0..g1 {
-                let (now, before) = (&x[r * d..(r + 1) * d], &self.prev[r * d..(r + 1) * d]);
-                self.delta.iter_mut().zip(now.iter().zip(before)).for_each(|(o, (a, b))| *o = a - b);
-                if self.age[r] < REFRESH && sparse_row(&self.delta) {
-                    self.rows.push_dense_row(&self.delta);
-                    self.age[r] += 1;
-                } else {
-                    self.rows.end_row();
-                    self.fresh.push(r);
-                    self.age[r] = 0;
+            for k in g0..g1 {
+                let changed = self.rows.push_difference(&now[k * d..(k + 1) * d], before(k));
+                if !(may_update(k) && use_sparse(changed, d)) {
+                    self.rows.clear_last_row();
+                    self.fresh.push(k);
                 }
             }
             if self.rows.nnz() > 0 {
                 self.rows.transpose_into(&mut self.cols);
-                scatter_times(&self.cols, w.w1, h, &mut self.z1[g0 * h..g1 * h]);
+                scatter_times(&self.cols, w.w1, h, &mut out[g0 * h..g1 * h]);
             }
         }
         if !self.fresh.is_empty() {
-            gather_rows(x, d, &self.fresh, &mut self.gathered);
+            gather_rows(now, d, &self.fresh, &mut self.gathered);
             layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
-            scatter_rows(&self.fresh_z1, h, &self.fresh, &mut self.z1);
+            scatter_rows(&self.fresh_z1, h, &self.fresh, out);
         }
-        self.prev.copy_from_slice(x);
+        &self.fresh
     }
 }
 
@@ -133,7 +165,7 @@ mod tests {
             }
             let (g, loss, logits) = path.gradient(&w, &x, &labels);
             if step > 0 {
-                updated += n - path.fresh.len();
+                updated += path.age.iter().filter(|&&a| a > 0).count();
             }
             sparse_backward += n - path.product.dense_rows();
             let (g0, loss0, logits0) =

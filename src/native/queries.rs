@@ -11,9 +11,8 @@
 
 use super::aligned::AlignedVec;
 use super::elementwise::relu;
-use super::mlp::{gather_rows, layer1, layer2, scatter_rows, use_sparse, Weights, GROUP};
-use super::path::REFRESH;
-use super::sparse::{scatter_times, SparseRows};
+use super::mlp::{layer1, layer2, Weights};
+use super::path::{RowUpdate, REFRESH};
 
 /// Base points, their pre-activations, and the last call's candidates.
 #[derive(Debug, Default)]
@@ -25,11 +24,7 @@ pub struct QueryPath {
     cand_z1: AlignedVec,
     hidden: AlignedVec,
     cand_fresh: Vec<bool>,
-    rows: SparseRows,
-    cols: SparseRows,
-    fresh: Vec<usize>,
-    gathered: Vec<f32>,
-    fresh_z1: AlignedVec,
+    update: RowUpdate,
 }
 
 impl QueryPath {
@@ -53,34 +48,21 @@ impl QueryPath {
         self.cand_rows.clear();
         self.cand_rows.extend_from_slice(rows);
         self.cand_z1.set_len_uninit(m * h); // every row is written below
+        for (k, &r) in rows.iter().enumerate() {
+            self.cand_z1[k * h..(k + 1) * h].copy_from_slice(&self.z1[r * h..(r + 1) * h]);
+        }
+        let (base, age) = (&self.base, &self.age);
+        let fresh = self.update.run(
+            w,
+            cand,
+            m,
+            |k| &base[rows[k] * d..(rows[k] + 1) * d],
+            |k| age[rows[k]] < REFRESH,
+            &mut self.cand_z1,
+        );
         self.cand_fresh.clear();
-        self.fresh.clear();
-        for g0 in (0..m).step_by(GROUP) {
-            let g1 = (g0 + GROUP).min(m);
-            self.rows.reset(d);
-            for k in g0..g1 {
-                let r = rows[k];
-                let (now, before) = (&cand[k * d..(k + 1) * d], &self.base[r * d..(r + 1) * d]);
-                let changed = self.rows.push_difference(now, before);
-                let update = self.age[r] < REFRESH && use_sparse(changed, d);
-                if update {
-                    self.cand_z1[k * h..(k + 1) * h].copy_from_slice(&self.z1[r * h..(r + 1) * h]);
-                } else {
-                    self.rows.clear_last_row();
-                    self.fresh.push(k);
-                }
-                self.cand_fresh.push(!update);
-            }
-            if self.rows.nnz() > 0 {
-                self.rows.transpose_into(&mut self.cols);
-                scatter_times(&self.cols, w.w1, h, &mut self.cand_z1[g0 * h..g1 * h]);
-            }
-        }
-        if !self.fresh.is_empty() {
-            gather_rows(cand, d, &self.fresh, &mut self.gathered);
-            layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
-            scatter_rows(&self.fresh_z1, h, &self.fresh, &mut self.cand_z1);
-        }
+        self.cand_fresh.resize(m, false);
+        fresh.iter().for_each(|&k| self.cand_fresh[k] = true);
         self.hidden.set_len_uninit(m * h);
         self.hidden.copy_from_slice(&self.cand_z1);
         relu(&mut self.hidden);
