@@ -39,15 +39,15 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
                     redblue::train::train(&d.train.images, &d.train.labels, &cfg, &mut |_| {})?.0
                 }
             };
-            if a.workload == Workload::W2 {
-                workloads::w2(&model, &d.test.images, &d.test.labels, a.runs)?
-            } else if a.workload == Workload::W10 || a.workload == Workload::W11 {
-                use redblue::certify::Method;
-                let m = if a.workload == Workload::W10 { Method::Ibp } else { Method::Crown };
-                workloads::certify(&model, &d.test.images, &d.test.labels, a.runs, m)?
-            } else {
-                let n = 1000.min(d.test.n);
-                workloads::w3(&model, &d.test.images[..n * d.test.image_len()], &d.test.labels[..n], a.runs)?
+            let (x, y) = (&d.test.images, &d.test.labels);
+            match a.workload {
+                Workload::W2 => workloads::w2(&model, x, y, a.runs)?,
+                Workload::W10 => workloads::certify(&model, x, y, a.runs, redblue::certify::Method::Ibp)?,
+                Workload::W11 => workloads::certify(&model, x, y, a.runs, redblue::certify::Method::Crown)?,
+                _ => {
+                    let n = 1000.min(d.test.n);
+                    workloads::w3(&model, &x[..n * d.test.image_len()], &y[..n], a.runs)?
+                }
             }
         }
         Workload::W5 => {
