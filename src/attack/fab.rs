@@ -10,7 +10,7 @@
 //! Each iteration linearises the margin `f(x) = z_t(x) - z_y(x)` at the current point `x` (one
 //! forward pass and one vector-Jacobian product: `w = grad f`), and projects both `x` and the
 //! clean image `x0` onto the hyperplane `f(x) + w·(z - x) = 0` intersected with the pixel box,
-//! each by the smallest perturbation in the attack's norm ([`project_hyperplane`]). The next
+//! each by the smallest perturbation in the attack's norm ([`super::hyperplane::project`]). The next
 //! point mixes the two, `(x + eta·d_x)(1 - a) + (x0 + eta·d_0) a` with
 //! `a = min(|d_x| / (|d_x| + |d_0|), alpha_max)`, which biases it toward the clean image. Once
 //! a point is misclassified it is kept if it is the closest so far and the search steps back
@@ -23,6 +23,7 @@
 //! it the whole robust-accuracy-vs-eps curve; [`Attack::run_multi`] over several budgets uses
 //! that single run.
 
+use super::hyperplane::{dot, project, Scratch};
 use super::{Attack, ClipMode, Goal, Norm};
 use crate::error::{Error, Result};
 use crate::model::Classifier;
@@ -208,7 +209,7 @@ impl Fab {
             // Each row's step depends on that row alone: rows run in parallel, results do not
             // depend on the thread count.
             x.par_chunks_mut(d.max(1)).enumerate().for_each_init(
-                || (vec![0.0f32; d], vec![0.0f32; d], Vec::new()),
+                || (vec![0.0f32; d], vec![0.0f32; d], Scratch::default()),
                 |(d1, d2, scratch), (k, xk)| {
                     let rows = k * d..(k + 1) * d;
                     let (wk, x0k) = (&w[rows.clone()], &r.x0[rows]);
@@ -216,9 +217,8 @@ impl Fab {
                     let f = f64::from(logits[k * c + t]) - f64::from(logits[k * c + y]);
                     // The linearised boundary: w·z = w·x - f.
                     let b = dot(wk, xk) - f;
-                    project_hyperplane(self.norm, xk, wk, b, r.bounds, d1, scratch);
-                    project_hyperplane(self.norm, x0k, wk, b, r.bounds, d2, scratch);
-                    let (a1, a2) = (length(self.norm, d1).max(1e-8), length(self.norm, d2).max(1e-8));
+                    let a1 = project(self.norm, xk, wk, b, r.bounds, d1, scratch).max(1e-8);
+                    let a2 = project(self.norm, x0k, wk, b, r.bounds, d2, scratch).max(1e-8);
                     let alpha = (a1 / (a1 + a2)).clamp(0.0, f64::from(self.alpha_max)) as f32;
                     for j in 0..d {
                         let v = (xk[j] + self.eta * d1[j]) * (1.0 - alpha) + (x0k[j] + self.eta * d2[j]) * alpha;
@@ -255,138 +255,6 @@ struct Run<'a> {
     ts: &'a [u8],
     bounds: Option<(f32, f32)>,
     success: &'a (dyn Fn(usize, usize) -> bool + Sync),
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
-}
-
-fn length(norm: Norm, v: &[f32]) -> f64 {
-    match norm {
-        Norm::Linf => v.iter().fold(0.0f64, |m, x| m.max(f64::from(x.abs()))),
-        Norm::L2 => v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt(),
-    }
-}
-
-/// The smallest perturbation `d` (in `norm`) with `w·(p + d) = b` and `p + d` inside `bounds`
-/// (no box when `None`), written into `out`. When no point of the box reaches the hyperplane,
-/// `d` moves to the box corner that brings `w·(p + d)` closest to `b`.
-///
-/// Every coordinate moves in the direction that brings `w·x` toward `b`, by `min(lambda·s_i,
-/// u_i)`: `u_i` is its room to the box in that direction, `s_i = 1` for L-inf (a common step)
-/// and `|w_i|` for L2 (the KKT conditions of the Euclidean projection, clipped to the box).
-/// The progress `g(lambda) = sum_i |w_i| min(lambda·s_i, u_i)` is piecewise linear and
-/// increasing, so `lambda` is found exactly by a selection over its breakpoints `u_i / s_i`
-/// (expected linear time, no sort). `scratch` is reused between calls.
-pub fn project_hyperplane(
-    norm: Norm,
-    p: &[f32],
-    w: &[f32],
-    b: f64,
-    bounds: Option<(f32, f32)>,
-    out: &mut [f32],
-    scratch: &mut Vec<(f64, f64, f64)>,
-) {
-    out.iter_mut().for_each(|v| *v = 0.0);
-    let need = b - dot(w, p);
-    if need == 0.0 || !need.is_finite() {
-        return;
-    }
-    let up = need > 0.0;
-    // Per coordinate: the direction it moves (+1 or -1), its room and its rate.
-    let room = |i: usize| -> f64 {
-        let dir_up = (w[i] > 0.0) == up;
-        match bounds {
-            None => f64::INFINITY,
-            Some((_, hi)) if dir_up => (f64::from(hi) - f64::from(p[i])).max(0.0),
-            Some((lo, _)) => (f64::from(p[i]) - f64::from(lo)).max(0.0),
-        }
-    };
-    let rate = |wi: f64| match norm {
-        Norm::Linf => 1.0,
-        Norm::L2 => wi,
-    };
-    // (breakpoint u_i / s_i, |w_i| u_i, |w_i| s_i) of every coordinate that can move.
-    scratch.clear();
-    for (i, &wi) in w.iter().enumerate() {
-        let a = f64::from(wi.abs());
-        let u = room(i);
-        if a > 0.0 && u > 0.0 {
-            let s = rate(a);
-            scratch.push((u / s, a * u, a * s));
-        }
-    }
-    let lambda = solve_progress(scratch, need.abs());
-    for (i, (o, &wi)) in out.iter_mut().zip(w).enumerate() {
-        let a = f64::from(wi.abs());
-        if a == 0.0 {
-            continue;
-        }
-        let step = (lambda * rate(a)).min(room(i));
-        let dir = if (wi > 0.0) == up { 1.0 } else { -1.0 };
-        *o = (dir * step) as f32;
-    }
-}
-
-/// The smallest `lambda` with `g(lambda) = sum_e min(lambda·rate_e, full_e) >= target` over the
-/// entries `(breakpoint, full, rate)` (`full = rate·breakpoint`), infinity when even every
-/// entry's full progress falls short. `g` is concave and piecewise linear, so Newton's method
-/// from 0 (each step solves the current segment's line) stays below the solution and ends
-/// exactly, on the solution's segment, once a step passes no breakpoint: usually after a few
-/// vectorisable passes. After 32 passes a selection over the breakpoints finishes the job.
-fn solve_progress(entries: &mut [(f64, f64, f64)], target: f64) -> f64 {
-    let total: f64 = entries.iter().map(|e| e.1).sum();
-    if total < target {
-        return f64::INFINITY;
-    }
-    let mut lambda = 0.0f64;
-    for _ in 0..32 {
-        // The segment at lambda: saturated entries' full progress, the others' rates.
-        let (mut fixed, mut slope) = (0.0f64, 0.0f64);
-        for e in entries.iter() {
-            let saturated = e.0 <= lambda;
-            fixed += if saturated { e.1 } else { 0.0 };
-            slope += if saturated { 0.0 } else { e.2 };
-        }
-        if slope <= 0.0 {
-            return lambda;
-        }
-        let next = ((target - fixed) / slope).max(lambda);
-        // No breakpoint in (lambda, next]: `next` is on this segment, the solution.
-        if !entries.iter().any(|e| e.0 > lambda && e.0 <= next) {
-            return next;
-        }
-        lambda = next;
-    }
-    solve_by_selection(entries, target)
-}
-
-/// [`solve_progress`] by a selection over the breakpoints (expected linear time, no sort).
-fn solve_by_selection(entries: &mut [(f64, f64, f64)], target: f64) -> f64 {
-    // Entries known to be saturated at lambda* add their full progress to `fixed`, those
-    // known not to be add their rate to `slope`.
-    let (mut fixed, mut slope) = (0.0f64, 0.0f64);
-    let mut cand: &mut [(f64, f64, f64)] = entries;
-    while !cand.is_empty() {
-        let mid = cand.len() / 2;
-        let (left, pivot, right) = cand.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
-        let beta = pivot.0;
-        let below: f64 = left.iter().map(|e| e.1).sum();
-        let above: f64 = right.iter().map(|e| e.2).sum::<f64>() + pivot.2;
-        let g = if beta.is_finite() { fixed + below + beta * (slope + above) } else { f64::INFINITY };
-        if g >= target {
-            slope += above;
-            cand = left;
-        } else {
-            fixed += below + pivot.1;
-            cand = right;
-        }
-    }
-    if slope > 0.0 {
-        ((target - fixed) / slope).max(0.0)
-    } else {
-        f64::INFINITY
-    }
 }
 
 impl Attack for Fab {
@@ -447,124 +315,6 @@ impl Attack for Fab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-
-    /// The projection lands on the hyperplane inside the box (or at the best corner when the
-    /// box cannot reach it), and no nearby point of the hyperplane in the box is closer.
-    fn check(norm: Norm, p: &[f32], w: &[f32], b: f64, bounds: Option<(f32, f32)>) {
-        let mut d = vec![0.0f32; p.len()];
-        project_hyperplane(norm, p, w, b, bounds, &mut d, &mut Vec::new());
-        let moved: Vec<f32> = p.iter().zip(&d).map(|(a, b)| a + b).collect();
-        if let Some((lo, hi)) = bounds {
-            assert!(moved.iter().all(|v| (lo - 1e-6..=hi + 1e-6).contains(v)), "left the box");
-        }
-        let reach = dot(w, &moved);
-        // The best reachable value in the box, moving every coordinate to its favourable bound.
-        let corner: Vec<f32> = match bounds {
-            Some((lo, hi)) => w
-                .iter()
-                .zip(p)
-                .map(|(&wi, &pi)| {
-                    if wi == 0.0 {
-                        pi
-                    } else if (wi > 0.0) == (b > dot(w, p)) {
-                        hi
-                    } else {
-                        lo
-                    }
-                })
-                .collect(),
-            None => p.to_vec(), // only reached when w = 0: nothing can move
-        };
-        let feasible = w.iter().any(|&v| v != 0.0) && bounds.is_none()
-            || (b - dot(w, p)).abs() <= (dot(w, &corner) - dot(w, p)).abs();
-        if feasible {
-            assert!((reach - b).abs() < 1e-4 * (1.0 + b.abs()), "{norm:?}: w·(p+d) = {reach}, want {b}");
-            // Optimality: no random feasible point on the hyperplane is closer.
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-            let n = length(norm, &d);
-            for _ in 0..200 {
-                let mut q: Vec<f32> = d.iter().map(|v| v + rng.gen_range(-0.05f32..0.05)).collect();
-                // Move q back onto the hyperplane along w.
-                let ww: f64 = dot(w, w);
-                let gap = b - dot(w, &p.iter().zip(&q).map(|(a, b)| a + b).collect::<Vec<_>>());
-                q.iter_mut().zip(w).for_each(|(v, &wi)| *v += (gap / ww) as f32 * wi);
-                let inside = bounds.is_none_or(|(lo, hi)| p.iter().zip(&q).all(|(a, b)| (lo..=hi).contains(&(a + b))));
-                if inside {
-                    assert!(length(norm, &q) >= n - 1e-4, "{norm:?}: a closer point exists");
-                }
-            }
-        } else {
-            assert!(d.iter().zip(&corner).zip(p).all(|((di, ci), pi)| (pi + di - ci).abs() < 1e-6), "not the corner");
-        }
-    }
-
-    #[test]
-    fn hyperplane_projection_is_exact_feasible_and_minimal() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for case in 0..400 {
-            let dim = rng.gen_range(1..12);
-            let p: Vec<f32> = (0..dim).map(|_| rng.gen_range(0.0f32..1.0)).collect();
-            let mut w: Vec<f32> = (0..dim).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
-            if case % 5 == 0 {
-                w[0] = 0.0;
-            }
-            let b = dot(&w, &p) + rng.gen_range(-3.0..3.0);
-            for norm in [Norm::Linf, Norm::L2] {
-                check(norm, &p, &w, b, Some((0.0, 1.0)));
-                check(norm, &p, &w, b, None);
-            }
-        }
-    }
-
-    /// Newton's method on the progress function and the selection agree on random problems,
-    /// many with more breakpoints than Newton's passes, ties included.
-    #[test]
-    fn newton_and_selection_find_the_same_lambda() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut newton_only = 0;
-        for case in 0..500 {
-            let n = rng.gen_range(1..800);
-            let entries: Vec<(f64, f64, f64)> = (0..n)
-                .map(|_| {
-                    let rate = if case % 2 == 0 { 1.0 } else { rng.gen_range(0.01..2.0) };
-                    let bp = if rng.gen_bool(0.1) { 0.25 } else { rng.gen_range(0.0..1.0) };
-                    (bp, bp * rate, rate)
-                })
-                .collect();
-            let total: f64 = entries.iter().map(|e| e.1).sum();
-            let target = total * rng.gen_range(0.0..1.2);
-            let want = solve_by_selection(&mut entries.clone(), target);
-            let got = solve_progress(&mut entries.clone(), target);
-            if target > total {
-                assert!(want.is_infinite() && got.is_infinite(), "case {case}");
-                continue;
-            }
-            assert!((got - want).abs() <= 1e-9 * (1.0 + want.abs()), "case {case}: {got} vs {want}");
-            let g: f64 = entries.iter().map(|e| (got * e.2).min(e.1)).sum();
-            assert!((g - target).abs() <= 1e-9 * (1.0 + target), "case {case}: g = {g}, target {target}");
-            newton_only += 1;
-        }
-        assert!(newton_only > 350);
-    }
-
-    #[test]
-    fn projection_without_a_box_has_the_closed_form() {
-        // L-inf: d = c·sign(w)/|w|_1; L2: d = c·w/|w|^2.
-        let (p, w) = ([0.2f32, 0.5, 0.9], [1.0f32, -2.0, 0.5]);
-        let c = 0.7f64;
-        let b = dot(&w, &p) + c;
-        let mut d = [0.0f32; 3];
-        project_hyperplane(Norm::Linf, &p, &w, b, None, &mut d, &mut Vec::new());
-        let l1 = 3.5f64;
-        for (di, wi) in d.iter().zip(&w) {
-            assert!((f64::from(*di) - c / l1 * f64::from(wi.signum())).abs() < 1e-6, "{d:?}");
-        }
-        project_hyperplane(Norm::L2, &p, &w, b, None, &mut d, &mut Vec::new());
-        for (di, wi) in d.iter().zip(&w) {
-            assert!((f64::from(*di) - c / 5.25 * f64::from(*wi)).abs() < 1e-6, "{d:?}");
-        }
-    }
 
     #[test]
     fn invalid_settings_are_refused() {

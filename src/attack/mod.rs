@@ -10,6 +10,7 @@ pub mod auto;
 pub mod fab;
 pub mod goal;
 pub mod gradient;
+pub mod hyperplane;
 pub mod loss;
 pub mod norm;
 pub mod pgd;
