@@ -196,9 +196,12 @@ impl Fab {
         let mut x = start.unwrap_or_else(|| r.x0.to_vec());
         let mut best = MinNorm { distances: vec![f32::INFINITY; m], images: r.x0.to_vec() };
         crate::backend::flush_denormals();
+        let mut path = r.model.anchored_path();
+        path.anchors(r.x0, m);
+        path.logits(&x, m);
         for _ in 0..self.iterations {
-            // f = z_t - z_y and its input gradient w, in one forward pass and one VJP.
-            let (logits, w) = r.model.forward_vjp(&x, m, &mut |logits: &[f32]| {
+            // f = z_t - z_y and its input gradient w, in one VJP at the current points.
+            let (logits, w) = path.forward_vjp(&mut |logits: &[f32]| {
                 let mut dl = vec![0.0f32; logits.len()];
                 for (k, row) in dl.chunks_exact_mut(c).enumerate() {
                     row[usize::from(r.ts[k])] += 1.0;
@@ -226,7 +229,7 @@ impl Fab {
                     }
                 },
             );
-            let logits = super::gradient::logits_host(r.model, &x, m);
+            let logits = path.logits(&x, m);
             for k in 0..m {
                 if !(r.success)(k, super::pgd::argmax(&logits[k * c..(k + 1) * c])) {
                     continue;
@@ -237,9 +240,10 @@ impl Fab {
                     best.distances[k] = dist;
                     best.images[rows.clone()].copy_from_slice(&x[rows.clone()]);
                 }
-                for (v, &o) in x[rows.clone()].iter_mut().zip(&r.x0[rows]) {
+                for (v, &o) in x[rows.clone()].iter_mut().zip(&r.x0[rows.clone()]) {
                     *v = o + (*v - o) * self.beta;
                 }
+                path.shrink(k, self.beta, &x[rows]);
             }
         }
         best

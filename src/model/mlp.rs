@@ -231,6 +231,12 @@ impl Classifier for Mlp {
             Engine::Burn => Box::new(super::Stateless(self)),
         }
     }
+    fn anchored_path(&self) -> Box<dyn super::Anchored + '_> {
+        match self.engine {
+            Engine::Native => Box::new(NativeAnchored { model: self, path: Default::default() }),
+            Engine::Burn => Box::new(super::StatelessAnchored::new(self)),
+        }
+    }
     fn input_dim(&self) -> usize {
         self.config.input
     }
@@ -272,5 +278,30 @@ impl super::Queries for NativeQueries<'_> {
     }
     fn accept(&mut self, k: usize, image: &[f32]) {
         self.path.accept(&self.model.weights(), k, image);
+    }
+}
+
+/// The native engine's [`super::Anchored`]: stepped-back points' pre-activations
+/// interpolated ([`crate::native::anchored`]).
+struct NativeAnchored<'a> {
+    model: &'a Mlp,
+    path: crate::native::anchored::AnchoredPath,
+}
+
+impl super::Anchored for NativeAnchored<'_> {
+    fn anchors(&mut self, anchors: &[f32], n: usize) {
+        crate::backend::flush_denormals();
+        self.path.anchors(&self.model.weights(), anchors, n);
+    }
+    fn logits(&mut self, x: &[f32], n: usize) -> Vec<f32> {
+        crate::backend::flush_denormals();
+        self.path.logits(&self.model.weights(), x, n)
+    }
+    fn shrink(&mut self, k: usize, beta: f32, _point: &[f32]) {
+        self.path.shrink(&self.model.weights(), k, beta);
+    }
+    fn forward_vjp(&mut self, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        crate::backend::flush_denormals();
+        self.path.forward_vjp(&self.model.weights(), dlogits)
     }
 }

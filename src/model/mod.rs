@@ -72,6 +72,11 @@ pub trait Classifier: Sync {
     fn query_path(&self) -> Box<dyn Queries + '_> {
         Box::new(Stateless(self))
     }
+    /// Logits and input VJPs at points that step back toward fixed anchors between fresh
+    /// points (FAB's iterates); by default each point on its own.
+    fn anchored_path(&self) -> Box<dyn Anchored + '_> {
+        Box::new(StatelessAnchored::new(self))
+    }
     /// Valid input range in pixel units; MNIST is `[0, 1]`.
     fn bounds(&self) -> (f32, f32) {
         (0.0, 1.0)
@@ -120,6 +125,55 @@ impl<C: Classifier + ?Sized> Queries for Stateless<'_, C> {
         self.0.logits_host(cand, rows.len())
     }
     fn accept(&mut self, _k: usize, _image: &[f32]) {}
+}
+
+/// Points that each step back toward a fixed anchor, `anchor + beta·(x - anchor)`, between
+/// fresh points ([`Classifier::anchored_path`]; FAB's iterates), for models that can
+/// interpolate instead of recomputing. Each call returns what [`Classifier::logits_host`] and
+/// [`Classifier::forward_vjp`] return at the current points, up to float rounding.
+pub trait Anchored {
+    /// Sets the anchors (`[n, input_dim]`).
+    fn anchors(&mut self, anchors: &[f32], n: usize);
+    /// Makes `x` (`[n, input_dim]`) the current points and returns their logits.
+    fn logits(&mut self, x: &[f32], n: usize) -> Vec<f32>;
+    /// Moves current point `k` to `anchor_k + beta·(x_k - anchor_k)`; `point` is that image,
+    /// as the caller computed it.
+    fn shrink(&mut self, k: usize, beta: f32, point: &[f32]);
+    /// [`Classifier::forward_vjp`] at the current points.
+    fn forward_vjp(&mut self, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>);
+}
+
+/// An anchored path with no shortcut: the current points kept as images.
+pub struct StatelessAnchored<'a, C: ?Sized> {
+    model: &'a C,
+    x: Vec<f32>,
+    n: usize,
+}
+
+impl<'a, C: ?Sized> StatelessAnchored<'a, C> {
+    /// No points yet.
+    pub fn new(model: &'a C) -> Self {
+        StatelessAnchored { model, x: Vec::new(), n: 0 }
+    }
+}
+
+impl<C: Classifier + ?Sized> Anchored for StatelessAnchored<'_, C> {
+    fn anchors(&mut self, _anchors: &[f32], _n: usize) {}
+    fn logits(&mut self, x: &[f32], n: usize) -> Vec<f32> {
+        self.x.clear();
+        self.x.extend_from_slice(x);
+        self.n = n;
+        self.model.logits_host(x, n)
+    }
+    fn shrink(&mut self, k: usize, _beta: f32, point: &[f32]) {
+        let d = point.len();
+        if let Some(row) = self.x.get_mut(k * d..(k + 1) * d) {
+            row.copy_from_slice(point);
+        }
+    }
+    fn forward_vjp(&mut self, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        self.model.forward_vjp(&self.x, self.n, dlogits)
+    }
 }
 
 /// A path with no state: every point through [`Classifier::input_gradient`].

@@ -204,7 +204,7 @@ fn hidden_backward(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Al
 }
 
 /// `dx = ((dz2·W2^T) masked by ReLU)·W1^T` in f32.
-fn backward_dz2(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Vec<f32> {
+pub fn backward_dz2(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> Vec<f32> {
     let h = w.hidden;
     let dz1 = hidden_backward(w, hidden, dz2, n);
     let mut grad = vec![0.0f32; n * w.input];

@@ -23,6 +23,7 @@
 //! path.
 
 pub mod aligned;
+pub mod anchored;
 pub mod backward;
 pub mod dense;
 pub mod elementwise;
