@@ -24,7 +24,7 @@
 
 use super::{gradient, Attack, ClipMode, Goal, Norm};
 use crate::error::{Error, Result};
-use crate::model::Classifier;
+use crate::model::{Changes, Classifier};
 use crate::nn::ops::gather_rows;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -200,6 +200,7 @@ impl Attack for Square {
             }
             let ys: Vec<u8> = todo.iter().map(|&i| labels[i]).collect();
             let mut queries = model.query_path();
+            let mut changes = Changes::default();
             self.count(todo.len());
             // The stripes are the run's start, kept even if no better than the clean point.
             let mut run_margin = margins(&queries.reset(&run_best, todo.len()), c, &ys, targeted);
@@ -211,38 +212,32 @@ impl Attack for Square {
                 let p = self.p_at(q, self.queries);
                 let s = ((p * (rows * cols) as f32).sqrt().round() as usize).clamp(1, rows.min(cols).max(1));
                 let (s_r, s_c) = (s.min(rows), s.min(cols));
-                let mut batch = Vec::with_capacity(active.len() * d);
+                // Each candidate is its best point with one window set to clean ± eps.
+                changes.clear();
                 for &k in &active {
                     let (r0, c0) = (rng.gen_range(0..=rows - s_r), rng.gen_range(0..=cols - s_c));
-                    let at = batch.len();
-                    batch.extend_from_slice(&run_best[k * d..(k + 1) * d]);
-                    let (img, clean) = (&mut batch[at..], &x0[todo[k] * d..(todo[k] + 1) * d]);
+                    let (img, clean) = (&run_best[k * d..(k + 1) * d], &x0[todo[k] * d..(todo[k] + 1) * d]);
+                    let pixels = || (r0..r0 + s_r).flat_map(|r| (r * cols + c0)..(r * cols + c0 + s_c));
                     // Redraw the window's sign until the candidate differs from the best point
-                    // (a window clipped to the same values both ways keeps its first draw).
+                    // (a window clipped to the same values both ways keeps its last draw).
+                    let mut v = eps;
                     for _ in 0..8 {
-                        let v = if rng.gen_bool(0.5) { eps } else { -eps };
-                        let mut changed = false;
-                        for r in r0..r0 + s_r {
-                            for col in c0..c0 + s_c {
-                                let k = r * cols + col;
-                                let nv = (clean[k] + v).max(lo).min(hi);
-                                changed |= (nv - img[k]).abs() > 1e-7;
-                                img[k] = nv;
-                            }
-                        }
-                        if changed {
+                        v = if rng.gen_bool(0.5) { eps } else { -eps };
+                        if pixels().any(|p| ((clean[p] + v).max(lo).min(hi) - img[p]).abs() > 1e-7) {
                             break;
                         }
                     }
+                    changes.begin(k);
+                    pixels().for_each(|p| changes.set(p, (clean[p] + v).max(lo).min(hi)));
                 }
                 let ys: Vec<u8> = active.iter().map(|&k| labels[todo[k]]).collect();
                 self.count(active.len());
-                let m = margins(&queries.logits(&active, &batch), c, &ys, targeted);
+                let m = margins(&queries.logits(&changes), c, &ys, targeted);
                 for (j, &k) in active.iter().enumerate() {
                     if m[j] < run_margin[k] {
                         run_margin[k] = m[j];
-                        run_best[k * d..(k + 1) * d].copy_from_slice(&batch[j * d..(j + 1) * d]);
-                        queries.accept(j, &batch[j * d..(j + 1) * d]);
+                        changes.apply(j, &mut run_best[k * d..(k + 1) * d]);
+                        queries.accept(j);
                     }
                 }
             }

@@ -228,7 +228,7 @@ impl Classifier for Mlp {
     fn query_path(&self) -> Box<dyn super::Queries + '_> {
         match self.engine {
             Engine::Native => Box::new(NativeQueries { model: self, path: Default::default() }),
-            Engine::Burn => Box::new(super::Stateless(self)),
+            Engine::Burn => Box::new(super::StatelessQueries::new(self)),
         }
     }
     fn anchored_path(&self) -> Box<dyn super::Anchored + '_> {
@@ -272,12 +272,12 @@ impl super::Queries for NativeQueries<'_> {
         crate::backend::flush_denormals();
         self.path.reset(&self.model.weights(), base, n)
     }
-    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32> {
+    fn logits(&mut self, cand: &super::Changes) -> Vec<f32> {
         crate::backend::flush_denormals();
-        self.path.logits(&self.model.weights(), rows, cand)
+        self.path.logits(&self.model.weights(), cand)
     }
-    fn accept(&mut self, k: usize, image: &[f32]) {
-        self.path.accept(&self.model.weights(), k, image);
+    fn accept(&mut self, k: usize) {
+        self.path.accept(&self.model.weights(), k);
     }
 }
 

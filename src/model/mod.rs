@@ -70,7 +70,7 @@ pub trait Classifier: Sync {
     /// Logits of a score-based attack's candidates near per-example base points; by default
     /// each candidate on its own through [`Classifier::logits_host`].
     fn query_path(&self) -> Box<dyn Queries + '_> {
-        Box::new(Stateless(self))
+        Box::new(StatelessQueries::new(self))
     }
     /// Logits and input VJPs at points that step back toward fixed anchors between fresh
     /// points (FAB's iterates); by default each point on its own.
@@ -104,27 +104,115 @@ pub trait Path {
 
 /// Logits of candidates that each change a few pixels of their example's base point (a
 /// score-based attack's queries, [`Classifier::query_path`]), for models that can reuse the
-/// base point's work. Each call returns what [`Classifier::logits_host`] returns on the same
-/// images, up to float rounding.
+/// base point's work. Each call returns what [`Classifier::logits_host`] returns on the
+/// candidate images, up to float rounding.
 pub trait Queries {
     /// Sets the base points (`[n, input_dim]`) and returns their logits.
     fn reset(&mut self, base: &[f32], n: usize) -> Vec<f32>;
-    /// Logits of the candidates `cand` (`[rows.len(), input_dim]`); candidate `k` is a change
-    /// of base row `rows[k]`.
-    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32>;
-    /// Makes candidate `k` of the last [`Queries::logits`] call (`image`, as passed there)
-    /// the base point of its row.
-    fn accept(&mut self, k: usize, image: &[f32]);
+    /// Logits of the candidates in `cand`, each a change of its row's base point.
+    fn logits(&mut self, cand: &Changes) -> Vec<f32>;
+    /// Makes candidate `k` of the last [`Queries::logits`] call its row's base point.
+    fn accept(&mut self, k: usize);
 }
 
-impl<C: Classifier + ?Sized> Queries for Stateless<'_, C> {
+/// Candidates as changes of base points: candidate `k` is base row [`Changes::row`]`(k)` with
+/// the pixels of [`Changes::entries`]`(k)` (increasing, each once) set to their values.
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    rows: Vec<usize>,
+    start: Vec<usize>,
+    pixels: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl Changes {
+    /// No candidates, allocations kept.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.start.clear();
+        self.pixels.clear();
+        self.values.clear();
+    }
+    /// Begins a candidate that changes base row `row`.
+    pub fn begin(&mut self, row: usize) {
+        self.rows.push(row);
+        self.start.push(self.pixels.len());
+    }
+    /// Sets `pixel` (past the current candidate's last one) to `value`.
+    pub fn set(&mut self, pixel: usize, value: f32) {
+        self.pixels.push(pixel as u32);
+        self.values.push(value);
+    }
+    /// Number of candidates.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// The base row candidate `k` changes.
+    pub fn row(&self, k: usize) -> usize {
+        self.rows[k]
+    }
+    /// Candidate `k`'s pixels and their new values.
+    pub fn entries(&self, k: usize) -> (&[u32], &[f32]) {
+        let end = self.start.get(k + 1).copied().unwrap_or(self.pixels.len());
+        let range = self.start[k]..end;
+        (&self.pixels[range.clone()], &self.values[range])
+    }
+    /// Writes candidate `k`'s values into `image` (its base point, `[input_dim]`), ignoring
+    /// pixels outside it.
+    pub fn apply(&self, k: usize, image: &mut [f32]) {
+        let (pixels, values) = self.entries(k);
+        for (&p, &v) in pixels.iter().zip(values) {
+            if let Some(x) = image.get_mut(p as usize) {
+                *x = v;
+            }
+        }
+    }
+}
+
+/// Queries with no shortcut: each candidate built as an image and passed to
+/// [`Classifier::logits_host`].
+pub struct StatelessQueries<'a, C: ?Sized> {
+    model: &'a C,
+    base: Vec<f32>,
+    batch: Vec<f32>,
+    last: Changes,
+}
+
+impl<'a, C: ?Sized> StatelessQueries<'a, C> {
+    /// No base points yet.
+    pub fn new(model: &'a C) -> Self {
+        StatelessQueries { model, base: Vec::new(), batch: Vec::new(), last: Changes::default() }
+    }
+}
+
+impl<C: Classifier + ?Sized> Queries for StatelessQueries<'_, C> {
     fn reset(&mut self, base: &[f32], n: usize) -> Vec<f32> {
-        self.0.logits_host(base, n)
+        self.base.clear();
+        self.base.extend_from_slice(base);
+        self.model.logits_host(base, n)
     }
-    fn logits(&mut self, rows: &[usize], cand: &[f32]) -> Vec<f32> {
-        self.0.logits_host(cand, rows.len())
+    fn logits(&mut self, cand: &Changes) -> Vec<f32> {
+        let d = self.model.input_dim();
+        self.batch.clear();
+        for k in 0..cand.len() {
+            let at = self.batch.len();
+            let r = cand.row(k);
+            self.batch.extend_from_slice(&self.base[r * d..(r + 1) * d]);
+            cand.apply(k, &mut self.batch[at..]);
+        }
+        self.last.clone_from(cand);
+        self.model.logits_host(&self.batch, cand.len())
     }
-    fn accept(&mut self, _k: usize, _image: &[f32]) {}
+    fn accept(&mut self, k: usize) {
+        if k < self.last.len() {
+            let (d, r) = (self.model.input_dim(), self.last.row(k));
+            self.last.apply(k, &mut self.base[r * d..(r + 1) * d]);
+        }
+    }
 }
 
 /// Points that each step back toward a fixed anchor, `anchor + beta·(x - anchor)`, between

@@ -47,7 +47,11 @@ impl AnchoredPath {
     }
 
     /// The logits at the current points, then `dx = dlogits(logits)·J` there.
-    pub fn forward_vjp(&mut self, w: &Weights<'_>, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+    pub fn forward_vjp(
+        &mut self,
+        w: &Weights<'_>,
+        dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
         self.activate();
         let logits = layer2(w, &self.hidden, self.n);
         let dl = dlogits(&logits);
@@ -82,7 +86,21 @@ mod tests {
         let anchors: Vec<f32> = (0..n * 60).map(|_| rng.gen()).collect();
         let mut path = AnchoredPath::default();
         path.anchors(&w, &anchors, n);
-        let cot = |logits: &[f32]| -> Vec<f32> { logits.iter().enumerate().map(|(i, _)| if i % 10 == 3 { 1.0 } else if i % 10 == 7 { -1.0 } else { 0.0 }).collect() };
+        let cot = |logits: &[f32]| -> Vec<f32> {
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, _)| {
+                    if i % 10 == 3 {
+                        1.0
+                    } else if i % 10 == 7 {
+                        -1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()));
         for step in 0..6 {
             let mut x: Vec<f32> = anchors.iter().map(|&a| (a + rng.gen_range(-0.3f32..0.3)).clamp(0.0, 1.0)).collect();

@@ -16,7 +16,7 @@
 use super::aligned::AlignedVec;
 use super::backward::InputProduct;
 use super::elementwise::relu;
-use super::mlp::{gather_rows, hidden_gradient, layer1, scatter_rows, use_sparse, Weights, GROUP};
+use super::mlp::{hidden_gradient, layer1, scatter_rows, use_sparse, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
 
 /// A row is recomputed from its pixels after this many sparse updates.
@@ -61,7 +61,8 @@ impl GradientPath {
             return;
         }
         let (prev, age) = (&self.prev, &self.age);
-        let fresh = self.update.run(w, x, n, |r| &prev[r * d..(r + 1) * d], |r| age[r] < REFRESH, &mut self.z1);
+        let src = DenseRows { now: x, before: |r: usize| &prev[r * d..(r + 1) * d], d };
+        let fresh = self.update.run(w, &src, n, |r| age[r] < REFRESH, &mut self.z1);
         let mut fresh = fresh.iter().peekable();
         for (r, a) in self.age.iter_mut().enumerate() {
             if fresh.next_if_eq(&&r).is_some() {
@@ -71,6 +72,35 @@ impl GradientPath {
             }
         }
         self.prev.copy_from_slice(x);
+    }
+}
+
+/// Where [`RowUpdate::run`] gets its rows: each row's change from its reference point, and
+/// the row itself.
+pub trait RowSource {
+    /// Appends row `k`'s change `now - before` (its non-zero entries, increasing pixel order)
+    /// as one row of `rows` and returns how many entries it has.
+    fn push_change(&self, k: usize, rows: &mut SparseRows) -> usize;
+    /// Writes row `k` (`[input]`) into `out`.
+    fn write_row(&self, k: usize, out: &mut [f32]);
+}
+
+/// Dense rows `now` against reference rows `before(k)`.
+pub struct DenseRows<'a, F> {
+    /// The rows, `[m, input]`.
+    pub now: &'a [f32],
+    /// Row `k`'s reference point.
+    pub before: F,
+    /// Pixels per row.
+    pub d: usize,
+}
+
+impl<'a, F: Fn(usize) -> &'a [f32]> RowSource for DenseRows<'a, F> {
+    fn push_change(&self, k: usize, rows: &mut SparseRows) -> usize {
+        rows.push_difference(&self.now[k * self.d..(k + 1) * self.d], (self.before)(k))
+    }
+    fn write_row(&self, k: usize, out: &mut [f32]) {
+        out.copy_from_slice(&self.now[k * self.d..(k + 1) * self.d]);
     }
 }
 
@@ -87,18 +117,16 @@ pub struct RowUpdate {
 }
 
 impl RowUpdate {
-    /// Brings `out` (`[m, hidden]`, row `k` holding the pre-activations of `before(k)`, the
-    /// reference point of `now`'s row `k`) to `now·W1 + b1` (`now` is `[m, input]`). A row
-    /// with `may_update(k)` and at most [`super::mlp::SPARSE_MAX_DENSITY`] of its pixels
-    /// changed gets `(now - before)·W1` added with the sparse kernel; the others are
-    /// recomputed. Each row's choice depends on that row alone. Returns the recomputed rows,
-    /// in increasing order.
-    pub fn run<'a>(
+    /// Brings `out` (`[m, hidden]`, row `k` holding the pre-activations of row `k`'s
+    /// reference point) to the pre-activations of `src`'s rows. A row with `may_update(k)`
+    /// and at most [`super::mlp::SPARSE_MAX_DENSITY`] of its pixels changed gets its change
+    /// times `W1` added with the sparse kernel; the others are recomputed. Each row's choice
+    /// depends on that row alone. Returns the recomputed rows, in increasing order.
+    pub fn run(
         &mut self,
         w: &Weights<'_>,
-        now: &[f32],
+        src: &impl RowSource,
         m: usize,
-        before: impl Fn(usize) -> &'a [f32],
         may_update: impl Fn(usize) -> bool,
         out: &mut [f32],
     ) -> &[usize] {
@@ -108,7 +136,7 @@ impl RowUpdate {
             let g1 = (g0 + GROUP).min(m);
             self.rows.reset(d);
             for k in g0..g1 {
-                let changed = self.rows.push_difference(&now[k * d..(k + 1) * d], before(k));
+                let changed = src.push_change(k, &mut self.rows);
                 if !(may_update(k) && use_sparse(changed, d)) {
                     self.rows.clear_last_row();
                     self.fresh.push(k);
@@ -120,7 +148,10 @@ impl RowUpdate {
             }
         }
         if !self.fresh.is_empty() {
-            gather_rows(now, d, &self.fresh, &mut self.gathered);
+            self.gathered.resize(self.fresh.len() * d, 0.0);
+            for (j, &k) in self.fresh.iter().enumerate() {
+                src.write_row(k, &mut self.gathered[j * d..(j + 1) * d]);
+            }
             layer1(w, &self.gathered, self.fresh.len(), &mut self.fresh_z1);
             scatter_rows(&self.fresh_z1, h, &self.fresh, out);
         }

@@ -12,7 +12,9 @@
 use super::aligned::AlignedVec;
 use super::elementwise::relu;
 use super::mlp::{layer1, layer2, Weights};
-use super::path::{RowUpdate, REFRESH};
+use super::path::{RowSource, RowUpdate, REFRESH};
+use super::sparse::SparseRows;
+use crate::model::Changes;
 
 /// Base points, their pre-activations, and the last call's candidates.
 #[derive(Debug, Default)]
@@ -20,11 +22,40 @@ pub struct QueryPath {
     base: Vec<f32>,
     z1: AlignedVec,
     age: Vec<u16>,
-    cand_rows: Vec<usize>,
+    last: Changes,
     cand_z1: AlignedVec,
     hidden: AlignedVec,
     cand_fresh: Vec<bool>,
     update: RowUpdate,
+}
+
+/// Candidates as changes of their base rows, for [`RowUpdate::run`].
+struct ChangeRows<'a> {
+    cand: &'a Changes,
+    base: &'a [f32],
+    d: usize,
+}
+
+impl RowSource for ChangeRows<'_> {
+    fn push_change(&self, k: usize, rows: &mut SparseRows) -> usize {
+        let (pixels, values) = self.cand.entries(k);
+        let base = &self.base[self.cand.row(k) * self.d..(self.cand.row(k) + 1) * self.d];
+        let mut count = 0;
+        for (&p, &v) in pixels.iter().zip(values) {
+            let Some(&b) = base.get(p as usize) else { continue };
+            if v != b {
+                rows.push(p, v - b);
+                count += 1;
+            }
+        }
+        rows.end_row();
+        count
+    }
+    fn write_row(&self, k: usize, out: &mut [f32]) {
+        let r = self.cand.row(k);
+        out.copy_from_slice(&self.base[r * self.d..(r + 1) * self.d]);
+        self.cand.apply(k, out);
+    }
 }
 
 impl QueryPath {
@@ -35,46 +66,41 @@ impl QueryPath {
         layer1(w, &self.base, n, &mut self.z1);
         self.age.clear();
         self.age.resize(n, 0);
-        self.cand_rows.clear();
+        self.last.clear();
         let mut hidden = self.z1.clone();
         relu(&mut hidden);
         layer2(w, &hidden, n)
     }
 
-    /// Logits of the candidates `cand` (`[rows.len(), input]`); candidate `k` is a change of
-    /// base row `rows[k]`.
-    pub fn logits(&mut self, w: &Weights<'_>, rows: &[usize], cand: &[f32]) -> Vec<f32> {
-        let (d, h, m) = (w.input, w.hidden, rows.len());
-        self.cand_rows.clear();
-        self.cand_rows.extend_from_slice(rows);
+    /// Logits of the candidates `cand`, each a change of its base row.
+    pub fn logits(&mut self, w: &Weights<'_>, cand: &Changes) -> Vec<f32> {
+        let (d, h, m) = (w.input, w.hidden, cand.len());
         self.cand_z1.set_len_uninit(m * h); // every row is written below
-        for (k, &r) in rows.iter().enumerate() {
+        for k in 0..m {
+            let r = cand.row(k);
             self.cand_z1[k * h..(k + 1) * h].copy_from_slice(&self.z1[r * h..(r + 1) * h]);
         }
-        let (base, age) = (&self.base, &self.age);
-        let fresh = self.update.run(
-            w,
-            cand,
-            m,
-            |k| &base[rows[k] * d..(rows[k] + 1) * d],
-            |k| age[rows[k]] < REFRESH,
-            &mut self.cand_z1,
-        );
+        let age = &self.age;
+        let src = ChangeRows { cand, base: &self.base, d };
+        let fresh = self.update.run(w, &src, m, |k| age[cand.row(k)] < REFRESH, &mut self.cand_z1);
         self.cand_fresh.clear();
         self.cand_fresh.resize(m, false);
         fresh.iter().for_each(|&k| self.cand_fresh[k] = true);
+        self.last.clone_from(cand);
         self.hidden.set_len_uninit(m * h);
         self.hidden.copy_from_slice(&self.cand_z1);
         relu(&mut self.hidden);
         layer2(w, &self.hidden, m)
     }
 
-    /// Makes candidate `k` of the last [`QueryPath::logits`] call, `image`, its row's base
-    /// point.
-    pub fn accept(&mut self, w: &Weights<'_>, k: usize, image: &[f32]) {
+    /// Makes candidate `k` of the last [`QueryPath::logits`] call its row's base point.
+    pub fn accept(&mut self, w: &Weights<'_>, k: usize) {
         let (d, h) = (w.input, w.hidden);
-        let Some(&r) = self.cand_rows.get(k) else { return };
-        self.base[r * d..(r + 1) * d].copy_from_slice(&image[..d]);
+        if k >= self.last.len() {
+            return;
+        }
+        let r = self.last.row(k);
+        self.last.apply(k, &mut self.base[r * d..(r + 1) * d]);
         self.z1[r * h..(r + 1) * h].copy_from_slice(&self.cand_z1[k * h..(k + 1) * h]);
         self.age[r] = if self.cand_fresh[k] { 0 } else { self.age[r] + 1 };
     }
@@ -106,24 +132,31 @@ mod tests {
         let (mut updates, mut calls) = (0usize, 0usize);
         for step in 0..(3 * REFRESH as usize) {
             let rows: Vec<usize> = (0..n).filter(|&i| (i + step) % 3 != 0).collect();
-            let mut cand = Vec::new();
+            let (mut cand, mut changes) = (Vec::new(), Changes::default());
             for &r in &rows {
                 let mut img = base[r * 100..(r + 1) * 100].to_vec();
-                if step % 11 == 7 {
-                    img.iter_mut().for_each(|v| *v = rng.gen());
+                changes.begin(r);
+                let (a, b) = if step % 11 == 7 {
+                    (0, 100)
                 } else {
-                    let at = rng.gen_range(0..95);
-                    img[at..at + 5].iter_mut().for_each(|v| *v = rng.gen());
+                    let a = rng.gen_range(0..95);
+                    (a, a + 5)
+                };
+                for p in a..b {
+                    // Some pixels "change" to their own value.
+                    let v = if p % 4 == 0 { img[p] } else { rng.gen() };
+                    img[p] = v;
+                    changes.set(p, v);
                 }
                 cand.extend_from_slice(&img);
             }
-            let logits = q.logits(&w, &rows, &cand);
+            let logits = q.logits(&w, &changes);
             assert!(close(&logits, &fresh(&cand, rows.len())), "step {step}");
             updates += q.cand_fresh.iter().filter(|f| !**f).count();
             calls += rows.len();
             for (k, &r) in rows.iter().enumerate() {
                 if rng.gen_bool(0.7) {
-                    q.accept(&w, k, &cand[k * 100..(k + 1) * 100]);
+                    q.accept(&w, k);
                     base[r * 100..(r + 1) * 100].copy_from_slice(&cand[k * 100..(k + 1) * 100]);
                 }
             }
