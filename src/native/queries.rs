@@ -142,11 +142,12 @@ mod tests {
                     let a = rng.gen_range(0..95);
                     (a, a + 5)
                 };
-                for p in a..b {
+                for (p, px) in img.iter_mut().enumerate().take(b).skip(a) {
                     // Some pixels "change" to their own value.
-                    let v = if p % 4 == 0 { img[p] } else { rng.gen() };
-                    img[p] = v;
-                    changes.set(p, v);
+                    if p % 4 != 0 {
+                        *px = rng.gen();
+                    }
+                    changes.set(p, *px);
                 }
                 cand.extend_from_slice(&img);
             }
