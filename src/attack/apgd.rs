@@ -17,7 +17,7 @@
 
 use super::{gradient, Attack, ClipMode, Goal, Loss, Norm};
 use crate::error::{Error, Result};
-use crate::model::Classifier;
+use crate::model::{Classifier, Path};
 use crate::nn::ops::{gather_rows, retain_rows};
 use serde::{Deserialize, Serialize};
 
@@ -108,9 +108,8 @@ impl Batch<'_> {
 
 /// Loss (signed so that higher is better for the attacker), its input gradient and the
 /// predictions at `x`.
-fn evaluate(model: &dyn Classifier, b: &Batch<'_>, loss: Loss, x: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
-    let g = gradient::loss_gradient(model, x, b.goal.labels(), b.targets, loss);
-    let c = model.num_classes();
+fn evaluate(path: &mut dyn Path, c: usize, b: &Batch<'_>, loss: Loss, x: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+    let g = gradient::loss_gradient_on(path, c, x, b.goal.labels(), b.targets, loss);
     let preds = g.logits.chunks_exact(c).map(super::pgd::argmax).collect();
     let sign = b.goal.step_sign();
     let values = g.loss.iter().map(|v| sign * v).collect();
@@ -166,10 +165,10 @@ impl Live {
     }
 
     /// Loss, gradient and predictions at the live examples' current points.
-    fn evaluate(&self, model: &dyn Classifier, goal: Goal<'_>, loss: Loss) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+    fn evaluate(&self, path: &mut dyn Path, c: usize, goal: Goal<'_>, loss: Loss) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
         let targets = (!self.targets.is_empty()).then_some(self.targets.as_slice());
         let b = Batch { x0: &self.x0, goal: goal.with_labels(&self.labels), targets };
-        evaluate(model, &b, loss, &self.x)
+        evaluate(path, c, &b, loss, &self.x)
     }
 }
 
@@ -190,7 +189,10 @@ impl Apgd {
         if let Some(bd) = bounds {
             super::norm::clamp(&mut x, bd);
         }
-        let (loss, grad, preds) = evaluate(model, b, self.loss, &x);
+        // Iterates move in few pixels once most sit on the ball's faces: the path reuses the
+        // previous point's first layer.
+        let (mut path, c) = (model.gradient_path(), model.num_classes());
+        let (loss, grad, preds) = evaluate(path.as_mut(), c, b, self.loss, &x);
         let mut fooled: Vec<bool> = preds.iter().enumerate().map(|(i, &p)| b.fooled(i, p)).collect();
         let mut out = x.clone();
         let mut live = Live {
@@ -213,6 +215,7 @@ impl Apgd {
         };
         let keep: Vec<bool> = fooled.iter().map(|f| !f).collect();
         live.retain(&keep, d);
+        path.retain(&keep);
         let checks = self.checkpoints();
         let (mut next_check, mut last_check) = (0usize, 0usize);
         for it in 0..self.iterations {
@@ -234,7 +237,7 @@ impl Apgd {
                 self.norm.project_clamp(row, x0i, eps, d, bounds);
             }
             live.x_old = std::mem::replace(&mut live.x, x_new);
-            let (l, g, preds) = live.evaluate(model, b.goal, self.loss);
+            let (l, g, preds) = live.evaluate(path.as_mut(), c, b.goal, self.loss);
             live.loss = l;
             live.grad = g;
             let mut keep = vec![true; live.len()];
@@ -276,6 +279,7 @@ impl Apgd {
             }
             if keep.contains(&false) {
                 live.retain(&keep, d);
+                path.retain(&keep);
             }
         }
         // The examples never fooled end at their point of highest loss.

@@ -38,9 +38,33 @@ pub fn loss_gradient<C: Classifier + ?Sized>(
     loss: super::Loss,
 ) -> InputGradient {
     crate::backend::flush_denormals();
-    let c = model.num_classes();
+    let vjp = |x: &[f32], n: usize, f: &mut dyn FnMut(&[f32]) -> Vec<f32>| model.forward_vjp(x, n, f);
+    loss_gradient_with(vjp, model.num_classes(), x, labels, targets, loss)
+}
+
+/// [`loss_gradient`] at the next point of a gradient path ([`Classifier::gradient_path`]).
+pub fn loss_gradient_on(
+    path: &mut dyn crate::model::Path,
+    classes: usize,
+    x: &[f32],
+    labels: &[u8],
+    targets: Option<&[u8]>,
+    loss: super::Loss,
+) -> InputGradient {
+    let vjp = |x: &[f32], n: usize, f: &mut dyn FnMut(&[f32]) -> Vec<f32>| path.forward_vjp(x, n, f);
+    loss_gradient_with(vjp, classes, x, labels, targets, loss)
+}
+
+fn loss_gradient_with(
+    mut vjp: impl FnMut(&[f32], usize, &mut dyn FnMut(&[f32]) -> Vec<f32>) -> (Vec<f32>, Vec<f32>),
+    c: usize,
+    x: &[f32],
+    labels: &[u8],
+    targets: Option<&[u8]>,
+    loss: super::Loss,
+) -> InputGradient {
     let mut values = Vec::with_capacity(labels.len());
-    let (logits, grad) = model.forward_vjp(x, labels.len(), &mut |logits: &[f32]| {
+    let (logits, grad) = vjp(x, labels.len(), &mut |logits: &[f32]| {
         let mut dl = vec![0.0f32; logits.len()];
         values.clear();
         for (i, (row, out)) in logits.chunks_exact(c).zip(dl.chunks_exact_mut(c)).enumerate() {

@@ -258,6 +258,18 @@ impl super::Path for NativePath<'_> {
         let (grad, loss, logits) = self.path.gradient(&self.model.weights(), x, labels);
         InputGradient { grad, loss, logits }
     }
+    fn forward_vjp(
+        &mut self,
+        x: &[f32],
+        n: usize,
+        dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        crate::backend::flush_denormals();
+        self.path.forward_vjp(&self.model.weights(), x, n, dlogits)
+    }
+    fn retain(&mut self, keep: &[bool]) {
+        self.path.retain(&self.model.weights(), keep);
+    }
 }
 
 /// The native engine's [`super::Queries`]: first-layer pre-activations updated over the

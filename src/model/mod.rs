@@ -100,6 +100,12 @@ pub struct InputGradient {
 pub trait Path {
     /// The input gradient at `x`, the next point of the path.
     fn gradient(&mut self, x: &[f32], labels: &[u8]) -> InputGradient;
+    /// [`Classifier::forward_vjp`] at `x` (`[n, input_dim]`), the next point of the path.
+    fn forward_vjp(&mut self, x: &[f32], n: usize, dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>)
+        -> (Vec<f32>, Vec<f32>);
+    /// Keeps the path's rows `r` with `keep[r]`, in order (the caller drops the same rows
+    /// from its points).
+    fn retain(&mut self, keep: &[bool]);
 }
 
 /// Logits of candidates that each change a few pixels of their example's base point (a
@@ -272,4 +278,13 @@ impl<C: Classifier + ?Sized> Path for Stateless<'_, C> {
         crate::backend::flush_denormals();
         self.0.input_gradient(x, labels, Precision::Exact)
     }
+    fn forward_vjp(
+        &mut self,
+        x: &[f32],
+        n: usize,
+        dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        self.0.forward_vjp(x, n, dlogits)
+    }
+    fn retain(&mut self, _keep: &[bool]) {}
 }

@@ -16,7 +16,7 @@
 use super::aligned::AlignedVec;
 use super::backward::InputProduct;
 use super::elementwise::relu;
-use super::mlp::{hidden_gradient, layer1, scatter_rows, use_sparse, Weights, GROUP};
+use super::mlp::{backward_dz2, hidden_gradient, layer1, layer2, scatter_rows, use_sparse, Weights, GROUP};
 use super::sparse::{scatter_times, SparseRows};
 
 /// A row is recomputed from its pixels after this many sparse updates.
@@ -46,6 +46,37 @@ impl GradientPath {
         let (dz1, loss, logits) = hidden_gradient(w, &self.hidden, labels);
         let grad = self.product.run(w, &self.hidden, &dz1, n);
         (grad, loss, logits)
+    }
+
+    /// The logits at `x` (`[n, input]`), then `dx = dlogits(logits)·J` there, as
+    /// [`super::mlp::forward_vjp`], reusing the previous call's pre-activations where `x`
+    /// moved in few pixels.
+    pub fn forward_vjp(
+        &mut self,
+        w: &Weights<'_>,
+        x: &[f32],
+        n: usize,
+        dlogits: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        self.pre_activations(w, &x[..n * w.input], n);
+        self.hidden.set_len_uninit(self.z1.len());
+        self.hidden.copy_from_slice(&self.z1);
+        relu(&mut self.hidden);
+        let logits = layer2(w, &self.hidden, n);
+        let dl = dlogits(&logits);
+        let dx = backward_dz2(w, &self.hidden, &dl, n);
+        (logits, dx)
+    }
+
+    /// Keeps the rows `r` with `keep[r]`, in order.
+    pub fn retain(&mut self, w: &Weights<'_>, keep: &[bool]) {
+        if self.age.len() != keep.len() {
+            return; // no state for this shape: the next call starts afresh
+        }
+        crate::nn::ops::retain_rows(&mut self.prev, w.input, keep);
+        crate::nn::ops::retain_rows(&mut self.age, 1, keep);
+        let kept = crate::nn::ops::compact_rows(&mut self.z1, w.hidden, keep);
+        self.z1.set_len_uninit(kept * w.hidden);
     }
 
     /// Brings `z1` to `x·W1 + b1`: a fresh product on the first call (or a new shape) and for
@@ -209,5 +240,39 @@ mod tests {
         assert!(path.age.iter().all(|&a| a <= REFRESH));
         let calls = 2 * REFRESH as usize + 5;
         assert!(sparse_backward > 0 && sparse_backward < n * calls, "{sparse_backward} sparse backward rows");
+    }
+
+    /// Arbitrary cotangents along a path whose rows are dropped as it goes (APGD's
+    /// compaction): logits and VJPs equal fresh ones at every point within float rounding.
+    #[test]
+    fn path_vjps_match_fresh_ones_as_rows_leave() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let arch = MlpConfig { input: 100, hidden: 40, classes: 10, init_std: 0.3, ..MlpConfig::default() };
+        let model = Mlp::init(arch, &mut rng).expect("init");
+        let w = model.weights();
+        let mut n = 150;
+        let mut x: Vec<f32> = (0..n * 100).map(|_| if rng.gen_bool(0.3) { rng.gen() } else { 0.0 }).collect();
+        let mut path = GradientPath::default();
+        let cot = |l: &[f32]| -> Vec<f32> { l.iter().map(|v| (v * 0.5).sin()).collect() };
+        let mut updated = 0;
+        for step in 0..(REFRESH as usize + 8) {
+            for v in x.iter_mut() {
+                if rng.gen_bool(0.1) {
+                    *v = (*v + rng.gen_range(-0.1f32..0.1)).clamp(0.0, 1.0);
+                }
+            }
+            let (logits, dx) = path.forward_vjp(&w, &x, n, &mut |l: &[f32]| cot(l));
+            let (logits0, dx0) = super::super::mlp::forward_vjp(&w, &x, n, &mut |l: &[f32]| cot(l));
+            assert!(close(&logits, &logits0, 1e-4) && close(&dx, &dx0, 1e-4), "step {step}");
+            updated += path.age.iter().filter(|&&a| a > 0).count();
+            if step % 5 == 2 {
+                let keep: Vec<bool> = (0..n).map(|_| rng.gen_bool(0.8)).collect();
+                path.retain(&w, &keep);
+                crate::nn::ops::retain_rows(&mut x, 100, &keep);
+                n = x.len() / 100;
+                assert_eq!(path.age.len(), n);
+            }
+        }
+        assert!(updated > 0, "the sparse update never ran");
     }
 }

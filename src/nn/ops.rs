@@ -107,6 +107,13 @@ pub fn scatter_rows(src: &[f32], width: usize, rows: &[usize], dst: &mut [f32]) 
 
 /// Keeps the rows `r` of `v` (rows of `width` values) with `keep[r]`, in order, in place.
 pub fn retain_rows<T: Copy>(v: &mut Vec<T>, width: usize, keep: &[bool]) {
+    let kept = compact_rows(v, width, keep);
+    v.truncate(kept * width);
+}
+
+/// Moves the rows `r` of `v` (`[rows, width]`) with `keep[r]` to the front, in order, and
+/// returns how many there are (the rest of `v` is left unspecified).
+pub fn compact_rows<T: Copy>(v: &mut [T], width: usize, keep: &[bool]) -> usize {
     let mut kept = 0;
     for (r, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
         if kept != r {
@@ -114,7 +121,7 @@ pub fn retain_rows<T: Copy>(v: &mut Vec<T>, width: usize, keep: &[bool]) {
         }
         kept += 1;
     }
-    v.truncate(kept * width);
+    kept
 }
 
 /// `scale * (softmax(row) - onehot(label))` in f32 into `out` (the frameworks' gradient);
