@@ -702,3 +702,90 @@ fn eval_writes_the_report_card() {
     )
     .fails_with(&["--report", "exists"]);
 }
+
+/// `certify`: rows per budget with verified <= attacked <= clean, statuses that add up, a
+/// status file whose counterexamples are real (inside the threat set in exact arithmetic and
+/// misclassified by the model), IBP never verifying more than CROWN, and the flags that make
+/// no sense for a certificate refused.
+#[test]
+fn certify_reports_intervals_and_checked_counterexamples() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let ms = m.to_str().unwrap();
+    let clean = f(&rows(&w.eval_json(&m, &[]))[0], "accuracy");
+    let status = w.path("status.safetensors");
+    let args = ["--model", ms, "--eps", "0.01,0.05", "--attack", "apgd", "--steps", "20", "--json"];
+    let mut with_out = args.to_vec();
+    with_out.extend(["--out", status.to_str().unwrap()]);
+    let v = w.run(&["certify"], &with_out).ok().json();
+    let r = rows(&v);
+    assert_eq!(r.iter().map(|x| f(x, "eps")).collect::<Vec<_>>(), vec![0.0, 0.01, 0.05], "{v}");
+    let n = N_TEST as f64;
+    for x in r {
+        let (ver, att) = (f(x, "verified_accuracy"), f(x, "attacked_accuracy"));
+        assert!(ver <= att + 1e-12 && att <= clean + 1e-12, "{x}");
+        assert_eq!(f(x, "clean_accuracy"), clean, "{x}");
+        let total = f(x, "verified") + f(x, "falsified") + f(x, "unknown");
+        assert_eq!(total, n, "{x}");
+        assert!((att - (n - f(x, "falsified")) / n).abs() < 1e-12, "{x}");
+    }
+    // At eps 0 the attack is the clean image: falsified = the clean errors.
+    assert!((f(&r[0], "falsified") - (1.0 - clean) * n).abs() < 1e-9, "{v}");
+    assert_eq!(v["method"].as_str(), Some("crown"));
+    assert_eq!(v["attack"].as_str(), Some("apgd"));
+
+    // The status file: codes agree with the counts; every counterexample is real.
+    let bytes = std::fs::read(&status).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let codes = st.tensor("status").unwrap().data().to_vec();
+    let cex = redblue::tensorfile::f32_from_bytes(st.tensor("counterexamples").unwrap().data());
+    let labels = st.tensor("labels").unwrap().data().to_vec();
+    assert_eq!(codes.len(), 3 * N_TEST);
+    let (model, _) = redblue::model::file::load(&m).unwrap();
+    let (_, test) = redblue::data::load_from_dir_unverified(&w.data, "mnist").unwrap();
+    let x = &test.images;
+    let eps = [0.0f64, 0.01, 0.05];
+    for (k, e) in eps.iter().enumerate() {
+        let c = &codes[k * N_TEST..(k + 1) * N_TEST];
+        for (code, key) in [(1u8, "verified"), (2, "falsified"), (0, "unknown")] {
+            assert_eq!(c.iter().filter(|&&s| s == code).count() as f64, f(&r[k], key), "eps {e} {key}");
+        }
+        let imgs = &cex[k * N_TEST * 784..(k + 1) * N_TEST * 784];
+        let logits = redblue::model::Classifier::logits_host(&model, imgs, N_TEST);
+        for i in (0..N_TEST).filter(|&i| c[i] == 2) {
+            let (a, o) = (&imgs[i * 784..(i + 1) * 784], &x[i * 784..(i + 1) * 784]);
+            assert!(a
+                .iter()
+                .zip(o)
+                .all(|(p, q)| (f64::from(*p) - f64::from(*q)).abs() <= *e && (0.0..=1.0).contains(p)));
+            let row = &logits[i * 10..(i + 1) * 10];
+            let pred = (0..10).max_by(|&p, &q| row[p].total_cmp(&row[q]).then(q.cmp(&p))).unwrap();
+            assert_ne!(pred, usize::from(labels[i]), "eps {e}: image {i} 'falsified' but classified correctly");
+        }
+    }
+    // IBP verifies a subset of what CROWN verifies.
+    let mut ibp = args.to_vec();
+    ibp.extend(["--method", "ibp"]);
+    let vi = w.run(&["certify"], &ibp).ok().json();
+    for (a, b) in rows(&vi).iter().zip(r) {
+        assert!(f(a, "verified") <= f(b, "verified"), "ibp {a} vs crown {b}");
+    }
+    // The text table states the interval.
+    let t = w.run(&["certify"], &args[..args.len() - 1]);
+    assert!(t.ok().stdout.contains("robust accuracy in"), "{}", t.stdout);
+
+    // Refused: an L2 norm, a target, an unknown status-file kind, the model as the output,
+    // a negative budget, an existing file without --force.
+    for (extra, needle) in [
+        (vec!["--norm", "l2"], "--norm"),
+        (vec!["--target", "3"], "--target"),
+        (vec!["--out", "s.txt"], ".json or .safetensors"),
+        (vec!["--out", ms, "--force"], "--out"),
+        (vec!["--out", status.to_str().unwrap()], "exists"),
+    ] {
+        let mut a = args.to_vec();
+        a.extend(extra);
+        w.run(&["certify"], &a).fails_with(&[needle]);
+    }
+    w.run(&["certify"], &["--model", ms, "--eps", "-0.1"]).fails_with(&["--eps"]);
+}

@@ -47,7 +47,7 @@ impl Method {
 }
 
 /// The next f64 above `v` (`f64::next_up`, which the crate's minimum Rust version lacks).
-fn up(v: f64) -> f64 {
+pub(crate) fn up(v: f64) -> f64 {
     if v.is_nan() || v == f64::INFINITY {
         v
     } else if v == 0.0 {
@@ -60,37 +60,38 @@ fn up(v: f64) -> f64 {
 }
 
 /// The next f64 below `v`.
-fn down(v: f64) -> f64 {
+pub(crate) fn down(v: f64) -> f64 {
     -up(-v)
 }
 
 /// `gamma_n`: the relative error bound of an `n`-term f64 sum of products.
-fn gamma(n: usize) -> f64 {
+pub(crate) fn gamma(n: usize) -> f64 {
     let nu = (n as f64 + 2.0) * f64::EPSILON / 2.0;
     nu / (1.0 - nu)
 }
 
 /// The network's parameters in f64, without the padded hidden units.
-struct Net {
-    d: usize,
-    h: usize,
-    c: usize,
+pub struct Net {
+    pub(crate) d: usize,
+    pub(crate) h: usize,
+    pub(crate) c: usize,
     /// `[d, h]`.
-    w1: Vec<f64>,
+    pub(crate) w1: Vec<f64>,
     /// `|w1|`.
     w1_abs: Vec<f64>,
     /// `max_k |w1[i, k]|` per input.
     w1_rowmax: Vec<f64>,
     /// `max_i |w1[i, k]|` per hidden unit.
     w1_colmax: Vec<f64>,
-    b1: Vec<f64>,
+    pub(crate) b1: Vec<f64>,
     /// `[h, c]`.
-    w2: Vec<f64>,
-    b2: Vec<f64>,
+    pub(crate) w2: Vec<f64>,
+    pub(crate) b2: Vec<f64>,
 }
 
 impl Net {
-    fn of(model: &Mlp) -> Net {
+    /// The parameters of `model`.
+    pub fn of(model: &Mlp) -> Net {
         let w = model.weights();
         let (d, h, c, stride) = (w.input, w.units, w.classes, w.hidden);
         let mut w1 = Vec::with_capacity(d * h);
@@ -98,6 +99,12 @@ impl Net {
             w1.extend(w.w1[i * stride..i * stride + h].iter().map(|&v| f64::from(v)));
         }
         let w2 = w.w2[..h * c].iter().map(|&v| f64::from(v)).collect();
+        let b1 = w.b1[..h].iter().map(|&v| f64::from(v)).collect();
+        Net::from_parts((d, h, c), w1, b1, w2, w.b2.iter().map(|&v| f64::from(v)).collect())
+    }
+
+    /// A network from its parameters: `w1` `[d, h]`, `b1` `[h]`, `w2` `[h, c]`, `b2` `[c]`.
+    pub fn from_parts((d, h, c): (usize, usize, usize), w1: Vec<f64>, b1: Vec<f64>, w2: Vec<f64>, b2: Vec<f64>) -> Net {
         Net {
             d,
             h,
@@ -109,15 +116,15 @@ impl Net {
                 .collect(),
             w1_colmax: (0..h).map(|k| (0..d).fold(0.0f64, |m, i| m.max(w1[i * h + k].abs()))).collect(),
             w1,
-            b1: w.b1[..h].iter().map(|&v| f64::from(v)).collect(),
+            b1,
             w2,
-            b2: w.b2.iter().map(|&v| f64::from(v)).collect(),
+            b2,
         }
     }
 }
 
 /// The input box of one image: `[max(x - eps, lo), min(x + eps, hi)]`, rounded outward.
-fn input_box(x: &[f32], eps: f64, bounds: Option<(f32, f32)>) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn input_box(x: &[f32], eps: f64, bounds: Option<(f32, f32)>) -> (Vec<f64>, Vec<f64>) {
     let (lo, hi) = bounds.map_or((f64::NEG_INFINITY, f64::INFINITY), |(l, h)| (f64::from(l), f64::from(h)));
     let l = x.iter().map(|&v| down(f64::from(v) - eps).max(lo)).collect();
     let u = x.iter().map(|&v| up(f64::from(v) + eps).min(hi)).collect();
@@ -127,7 +134,7 @@ fn input_box(x: &[f32], eps: f64, bounds: Option<(f32, f32)>) -> (Vec<f64>, Vec<
 /// Exact-arithmetic outer bounds of the first layer's pre-activations over each box of a
 /// block, `(lower, upper)` per image, from two products: the centres `c` times `W1` and the
 /// radii `r` (rounded up, so `[c - r, c + r]` holds the box) times `|W1|`.
-fn first_layer(net: &Net, boxes: &[(Vec<f64>, Vec<f64>)]) -> Vec<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn first_layer(net: &Net, boxes: &[(Vec<f64>, Vec<f64>)]) -> Vec<(Vec<f64>, Vec<f64>)> {
     let (d, h, n) = (net.d, net.h, boxes.len());
     let (mut c, mut r) = (vec![0.0f64; n * d], vec![0.0f64; n * d]);
     let mut c_l1 = vec![0.0f64; n];

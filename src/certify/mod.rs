@@ -8,8 +8,11 @@
 //! forward pass's possible rounding error.
 
 pub mod bounds;
+pub mod exact;
+pub mod judge;
 
 pub use bounds::{f32_margin_error, margin_lower_bounds, Method};
+pub use judge::{certify, CertRow, Certification, CertifyConfig, ExactStats, Status};
 
 /// Which images are verified: every wrong class's margin bound (`[n, classes]`, as
 /// [`margin_lower_bounds`] returns) above `tolerance`.

@@ -25,6 +25,9 @@ pub enum Command {
     Attack(AttackArgs),
     /// Judge: score a model on clean images, under an attack sweep, or on a supplied set.
     Eval(EvalArgs),
+    /// Certified judge: robust accuracy as the interval [verified, attacked] per L-inf budget,
+    /// with each image's status (verified, falsified with a checked counterexample, unknown).
+    Certify(CertifyArgs),
     /// Re-run every experiment of the paper on real MNIST and write a report beside its tables.
     Reproduce(ReproduceArgs),
     /// Benchmarks: GEMM peak and the timed workloads W1-W3 (W5 on request); prints figures.
@@ -306,6 +309,65 @@ pub struct AttackArgs {
     /// Output adversarial set (safetensors: images f32 [N,28,28], labels u8 [N]).
     #[arg(long)]
     pub out: PathBuf,
+    /// Overwrite --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The bound that verifies.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodArg {
+    /// Interval bound propagation (Gowal et al. 2018): fastest, loosest.
+    Ibp,
+    /// CROWN (Zhang et al. 2018): linear ReLU relaxations back-substituted to the input.
+    Crown,
+    /// CROWN, then complete verification of every image still unknown: branch and bound
+    /// over the hidden units, each node a linear program (--time-limit per image).
+    Exact,
+}
+
+impl From<MethodArg> for redblue::certify::Method {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Ibp => Self::Ibp,
+            MethodArg::Crown | MethodArg::Exact => Self::Crown,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub subset: SubsetArgs,
+    /// Model file to certify.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Comma-separated L-inf budgets in pixel units, e.g. 0.01,0.02,0.05,0.1 (an eps = 0 row
+    /// is always added).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, required = true)]
+    pub eps: Vec<f64>,
+    /// The bound that verifies.
+    #[arg(long, value_enum, default_value = "crown")]
+    pub method: MethodArg,
+    /// --method exact: seconds per image before it is left unknown.
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
+    pub time_limit: f64,
+    /// The attack that falsifies (default: AutoAttack's standard sequence, the strongest).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub attack: AttackKind,
+    #[command(flatten)]
+    pub opts: AttackOpts,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write each image's status: `.json` (statuses per eps, with the configuration) or
+    /// `.safetensors` (`status` u8 [eps, N]: 0 unknown, 1 verified, 2 falsified;
+    /// `counterexamples` f32 [eps, N, 28, 28], the clean image where there is none; `labels`
+    /// u8 [N]; `eps` f64).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Overwrite --out if it exists.
     #[arg(long)]
     pub force: bool,

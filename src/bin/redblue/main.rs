@@ -4,6 +4,7 @@
 mod alloc;
 mod args;
 mod bench_cmd;
+mod certify_cmd;
 mod progress;
 mod render;
 mod reproduce_cmd;
@@ -37,6 +38,9 @@ pub const EXTRA_RULE_IDS: &[(&str, &str)] = &[
     ("reproduce", "auto_subset"),
     ("train", "data_dir"),
     ("reproduce", "data_dir"),
+    ("certify", "time_limit"),
+    ("certify", "norm"),
+    ("certify", "target"),
 ];
 
 fn main() -> ExitCode {
@@ -66,6 +70,7 @@ fn run(cli: Cli, g: &Given<'_>) -> Result<()> {
         Command::Train(a) => cmd_train(a, g),
         Command::Attack(a) => cmd_attack(a, g),
         Command::Eval(a) => cmd_eval(a, g),
+        Command::Certify(a) => certify_cmd::cmd_certify(a, g),
         Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a, g),
         Command::Bench(a) => bench_cmd::cmd_bench(a, g),
     }
@@ -185,7 +190,7 @@ fn cmd_data(action: DataAction, g: &Given<'_>) -> Result<()> {
 }
 
 /// The model must read the dataset's images and have one output per class it can meet.
-fn check_fit(model: &dyn Classifier, path: &Path, split: &Split) -> Result<()> {
+pub fn check_fit(model: &dyn Classifier, path: &Path, split: &Split) -> Result<()> {
     if model.input_dim() != split.image_len() {
         bail!(
             "model file {}: it expects {} input pixels but the dataset's images have {}x{} = {}",
@@ -209,7 +214,7 @@ fn check_fit(model: &dyn Classifier, path: &Path, split: &Split) -> Result<()> {
 }
 
 /// Loads a model file and prints what the loader ignored.
-fn load_model(path: &Path) -> Result<(redblue::model::Mlp, model_file::ModelMeta)> {
+pub fn load_model(path: &Path) -> Result<(redblue::model::Mlp, model_file::ModelMeta)> {
     let (model, meta) = model_file::load(path)?;
     for w in &meta.warnings {
         eprintln!("warning: model file {}: {w}", show(path));
@@ -218,7 +223,7 @@ fn load_model(path: &Path) -> Result<(redblue::model::Mlp, model_file::ModelMeta
 }
 
 /// Names the model file when its numbers break during scoring.
-fn scoring<T>(r: redblue::Result<T>, path: &Path) -> Result<T> {
+pub fn scoring<T>(r: redblue::Result<T>, path: &Path) -> Result<T> {
     r.map_err(|e| match e {
         redblue::Error::NonFinite { .. } => anyhow::Error::new(e).context(format!("scoring model file {}", show(path))),
         other => other.into(),
@@ -296,7 +301,7 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
 }
 
 /// Builds the attack (targeted with `--target`), refusing the flags that have no effect on it.
-fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
+pub fn make_attack(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Box<dyn Attack>> {
     let Some(t) = &o.target else { return make_untargeted(kind, o, g) };
     if matches!(kind, AttackKind::Auto | AttackKind::ApgdT | AttackKind::FabT) {
         bail!("--target has no effect with --attack auto/apgd-t/fab-t (they target the top 9 other classes in turn)");
@@ -379,7 +384,7 @@ fn make_untargeted(kind: AttackKind, o: &AttackOpts, g: &Given<'_>) -> Result<Bo
     Ok(Box::new(pgd))
 }
 
-fn clip_of(o: &AttackOpts) -> ClipMode {
+pub fn clip_of(o: &AttackOpts) -> ClipMode {
     if o.no_clip {
         ClipMode::Unclipped
     } else {
@@ -392,13 +397,13 @@ fn norm_of(o: &AttackOpts) -> Norm {
 }
 
 /// The test images selected by --offset/--subset.
-fn select<'a>(test: &'a Split, s: &SubsetArgs) -> Result<(&'a [f32], &'a [u8])> {
+pub fn select<'a>(test: &'a Split, s: &SubsetArgs) -> Result<(&'a [f32], &'a [u8])> {
     let r = subset::range(test.n, s.offset, s.subset, Flags { offset: "--offset", count: "--subset", of: "test set" })?;
     let d = test.image_len();
     Ok((&test.images[r.start * d..r.end * d], &test.labels[r]))
 }
 
-fn check_batch(s: &SubsetArgs) -> Result<()> {
+pub fn check_batch(s: &SubsetArgs) -> Result<()> {
     if s.eval_batch == 0 {
         return Err(redblue::Error::param("--eval-batch", 0, "must be at least 1").into());
     }
