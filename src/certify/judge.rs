@@ -195,11 +195,13 @@ pub fn certify(
                 cex[rows_i].copy_from_slice(&x[i * d..(i + 1) * d]);
             }
             let s = match (ok[i], !correct[i] || fooled) {
-                (true, true) => return Err(Error::Judge(format!(
+                (true, true) => {
+                    return Err(Error::Judge(format!(
                     "image {i} at eps {e} is both verified ({} bound) and misclassified at a point of the threat set: \
                          a bound is unsound; no result is reported",
                     cfg.method.name()
-                ))),
+                )))
+                }
                 (true, false) => Status::Verified,
                 (false, true) => Status::Falsified,
                 (false, false) => Status::Unknown,

@@ -194,7 +194,7 @@ pub fn exact_backward(w: &Weights<'_>, hidden: &[f32], labels: &[u8]) -> (Vec<f3
 
 /// `dz1 = (dz2·W2^T)` masked by ReLU, in f32: the gradient at the first layer's
 /// pre-activations `[n, hidden]`.
-fn hidden_backward(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> AlignedVec {
+pub fn hidden_backward(w: &Weights<'_>, hidden: &[f32], dz2: &[f32], n: usize) -> AlignedVec {
     let h = w.hidden;
     let mut dz1 = AlignedVec::default();
     dz1.set_len_uninit(n * h); // overwritten by the product
