@@ -337,7 +337,15 @@ impl Margin<'_> {
         b.extend(vu.iter().copied());
         b.extend(vl.iter().map(|v| -v));
         let p = CscMatrix::zeros((nv, nv));
-        let settings = DefaultSettingsBuilder::default().verbose(false).max_iter(200).build().ok()?;
+        let settings = DefaultSettingsBuilder::default()
+            .verbose(false)
+            .max_iter(200)
+            // The bound is the duals' Lagrangian, valid at any accuracy: no need for 1e-8 gaps.
+            .tol_gap_abs(1e-6)
+            .tol_gap_rel(1e-6)
+            .tol_feas(1e-7)
+            .build()
+            .ok()?;
         let cones = [NonnegativeConeT(nrows)];
         let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings).ok()?;
         solver.solve();
