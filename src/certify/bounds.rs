@@ -345,6 +345,52 @@ pub fn f32_margin_error(model: &Mlp, bounds: Option<(f32, f32)>, eps: f64) -> f6
     2.0 * worst * (1.0 + u32) + f64::MIN_POSITIVE
 }
 
+/// Per image, a bound on how far the model's f32 forward pass can move the margin
+/// `z_y - z_j` (for the worst `j`) at any point of the image's threat set (the ball of radius
+/// `eps` intersected with `bounds`): the same rounding analysis as [`f32_margin_error`], but
+/// with each pixel's own largest magnitude in the ball instead of the largest over all
+/// images (most MNIST pixels sit in `[0, eps]`), so the bound a certificate must clear is the
+/// image's, not the worst image's.
+pub fn f32_margin_errors(model: &Mlp, x: &[f32], labels: &[u8], eps: f64, bounds: Option<(f32, f32)>) -> Vec<f64> {
+    let net = Net::of(model);
+    let (d, h, c, n) = (net.d, net.h, net.c, labels.len());
+    let u32 = f64::from(f32::EPSILON) / 2.0;
+    let g = |k: usize| (k as f64 + 2.0) * u32 / (1.0 - (k as f64 + 2.0) * u32);
+    // |x_i| over the ball, then |W1|ᵀ|x| (an f64 product: its own rounding, ~1e-13 relative,
+    // is covered by the factor below).
+    let mut mag = vec![0.0f64; n * d];
+    for (i, row) in x.chunks_exact(d.max(1)).take(n).enumerate() {
+        let (lo, hi) = input_box(row, eps, bounds);
+        for p in 0..d {
+            mag[i * d + p] = lo[p].abs().max(hi[p].abs());
+        }
+    }
+    let mut zmag = vec![0.0f64; n * h];
+    matmul(Mat::new(&mag, n, d), Mat::new(&net.w1_abs, d, h), &mut zmag, false);
+    let safety = 1.0 + 1e-9;
+    let w2_abs: Vec<f64> = net.w2.iter().map(|v| v.abs()).collect();
+    (0..n)
+        .map(|i| {
+            let y = usize::from(labels[i]).min(c.saturating_sub(1));
+            let z = &zmag[i * h..(i + 1) * h];
+            // First layer: each pre-activation's error; ReLU adds none and cannot grow it.
+            let zerr: Vec<f64> = z.iter().zip(&net.b1).map(|(m, b)| g(d + 1) * (m + b.abs()) * safety).collect();
+            let logit_err = |j: usize| -> f64 {
+                let (mut carried, mut size) = (0.0f64, net.b2[j].abs());
+                for k in 0..h {
+                    let w = w2_abs[k * c + j];
+                    carried += w * zerr[k];
+                    size += w * (z[k] + net.b1[k].abs() + zerr[k]);
+                }
+                (carried + g(h + 1) * size) * safety
+            };
+            let ey = logit_err(y);
+            let worst = (0..c).filter(|&j| j != y).map(logit_err).fold(0.0f64, f64::max);
+            (ey + worst) * (1.0 + u32) + f64::MIN_POSITIVE
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,5 +477,8 @@ mod tests {
         }
         let e = f32_margin_error(&m, Some((0.0, 1.0)), 0.0);
         assert!(e > 0.0 && e < 1e-4, "{e}");
+        // The image's own bound is no looser than the global one, and positive.
+        let mine = f32_margin_errors(&m, &x, &[1], 0.0, Some((0.0, 1.0)));
+        assert!(mine[0] > 0.0 && mine[0] <= e, "{} vs {e}", mine[0]);
     }
 }

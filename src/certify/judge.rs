@@ -2,7 +2,8 @@
 //! possible, and robust accuracy as the interval `[verified, attacked]`.
 //!
 //! - **verified**: every wrong class's margin lower bound ([`super::margin_lower_bounds`])
-//!   exceeds the f32 forward pass's rounding error ([`super::f32_margin_error`]), so no
+//!   exceeds a bound on the f32 forward pass's rounding error over the image's threat set
+//!   ([`super::f32_margin_errors`]), so no
 //!   point of the threat set changes the model's f32 prediction (at eps 0 the threat set is
 //!   the clean image, so verified means classified correctly);
 //! - **falsified**: a concrete image inside the threat set that the model's f32 forward pass
@@ -14,7 +15,7 @@
 //! An image both verified and falsified would mean a bound or the judge is wrong: that is an
 //! error, never a result. So `verified <= attacked <= clean` holds by construction.
 
-use super::{f32_margin_error, margin_lower_bounds, verified, Method};
+use super::{f32_margin_errors, margin_lower_bounds, verified_each, Method};
 use crate::attack::{Attack, Norm};
 use crate::error::{Error, Result};
 use crate::eval::sweep::{self, SweepConfig};
@@ -73,7 +74,8 @@ pub struct CertRow {
     pub falsified: usize,
     /// Images neither (robust under the attack, not verified).
     pub unknown: usize,
-    /// The rounding margin a bound had to clear.
+    /// The largest rounding margin an image's bound had to clear (each image has its own:
+    /// a bound on the f32 forward pass's error over its threat set).
     pub tolerance: f64,
     /// Seconds spent on the bounds.
     pub bound_seconds: f64,
@@ -166,9 +168,10 @@ pub fn certify(
     for (k, &e) in eps.iter().enumerate() {
         let t = Instant::now();
         let lower = margin_lower_bounds(model, x, y, e, bounds, cfg.method);
-        let tolerance = f32_margin_error(model, bounds, e);
+        let tolerances = f32_margin_errors(model, x, y, e, bounds);
+        let tolerance = tolerances.iter().copied().fold(0.0f64, f64::max);
         // At eps 0 the threat set is the clean image alone, whose f32 prediction is known.
-        let ok = if e == 0.0 { correct.clone() } else { verified(&lower, c, tolerance) };
+        let ok = if e == 0.0 { correct.clone() } else { verified_each(&lower, c, &tolerances) };
         let bound_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let mut cex = if e == 0.0 {
@@ -210,7 +213,7 @@ pub fn certify(
         }
         let exact = match cfg.exact {
             Some(limit) if e > 0.0 => {
-                Some(decide_unknown(model, x, y, e, bounds, (&lower, tolerance), limit, &mut status, &mut cex)?)
+                Some(decide_unknown(model, x, y, e, bounds, (&lower, &tolerances), limit, &mut status, &mut cex)?)
             }
             _ => None,
         };
@@ -245,7 +248,7 @@ fn decide_unknown(
     y: &[u8],
     eps: f64,
     bounds: Option<(f32, f32)>,
-    (lower, tolerance): (&[f64], f64),
+    (lower, tolerance): (&[f64], &[f64]),
     limit: f64,
     status: &mut [Status],
     cex: &mut [f32],
@@ -272,7 +275,7 @@ fn decide_unknown(
                 eps,
                 bounds,
                 row,
-                tolerance,
+                tolerance[i],
                 start + std::time::Duration::from_secs_f64(limit),
             );
             (s, img, start.elapsed().as_secs_f64())

@@ -11,11 +11,16 @@ pub mod bounds;
 pub mod exact;
 pub mod judge;
 
-pub use bounds::{f32_margin_error, margin_lower_bounds, Method};
+pub use bounds::{f32_margin_error, f32_margin_errors, margin_lower_bounds, Method};
 pub use judge::{certify, CertRow, Certification, CertifyConfig, ExactStats, Status};
 
 /// Which images are verified: every wrong class's margin bound (`[n, classes]`, as
 /// [`margin_lower_bounds`] returns) above `tolerance`.
 pub fn verified(lower: &[f64], classes: usize, tolerance: f64) -> Vec<bool> {
     lower.chunks_exact(classes.max(1)).map(|row| row.iter().all(|&m| m > tolerance)).collect()
+}
+
+/// [`verified`] with each image's own tolerance ([`f32_margin_errors`]).
+pub fn verified_each(lower: &[f64], classes: usize, tolerance: &[f64]) -> Vec<bool> {
+    lower.chunks_exact(classes.max(1)).zip(tolerance).map(|(row, &t)| row.iter().all(|&m| m > t)).collect()
 }
