@@ -111,12 +111,11 @@ struct Solved {
 impl Margin<'_> {
     /// The margin at `x` in f64.
     pub fn value(&self, x: &[f64]) -> f64 {
-        let (d, h) = (self.net.d, self.net.h);
-        let mut z = self.net.b1.clone();
-        for (i, &xi) in x.iter().enumerate().take(d) {
-            let row = &self.net.w1[i * h..(i + 1) * h];
-            z.iter_mut().zip(row).for_each(|(zk, w)| *zk += xi * w);
-        }
+        self.value_at(&self.preactivations(x))
+    }
+
+    /// The margin from the pre-activations `z`.
+    fn value_at(&self, z: &[f64]) -> f64 {
         self.c + z.iter().zip(&self.a).map(|(zk, ak)| ak * zk.max(0.0)).sum::<f64>()
     }
 
@@ -298,16 +297,11 @@ impl Margin<'_> {
         // Each row as stored (products rounded) is loosened by a bound on that rounding, so
         // every point of the exact region satisfies it.
         let wide = |v: &f64, l: f64, u: f64| v.abs() * l.abs().max(u.abs());
+        let r_max = self.zu.iter().fold(0.0, |m: f64, z| m.max(z.abs()));
         for (entries, rhs) in rows.iter_mut() {
             let mag: f64 = entries
                 .iter()
-                .map(|&(c, v)| {
-                    if c < d {
-                        wide(&v, self.lo[c], self.hi[c])
-                    } else {
-                        wide(&v, 0.0, self.zu.iter().fold(0.0, |m: f64, z| m.max(z.abs())))
-                    }
-                })
+                .map(|&(c, v)| if c < d { wide(&v, self.lo[c], self.hi[c]) } else { wide(&v, 0.0, r_max) })
                 .sum();
             *rhs = up(*rhs + gamma(d + 4) * (mag + rhs.abs()) * 2.0);
         }
@@ -364,9 +358,9 @@ impl Margin<'_> {
                 let bound = down(val - err - objective_error);
                 let x: Vec<f64> =
                     sol.x[..d].iter().zip(self.lo.iter().zip(self.hi)).map(|(v, (l, u))| v.clamp(*l, *u)).collect();
-                let value = self.value(&x);
                 // The loosest chord at the optimum, among the units that can be split.
                 let z = self.preactivations(&x);
+                let value = self.value_at(&z);
                 let branch = relaxed
                     .iter()
                     .enumerate()
@@ -385,7 +379,7 @@ impl Margin<'_> {
     fn preactivations(&self, x: &[f64]) -> Vec<f64> {
         let h = self.net.h;
         let mut z = self.net.b1.clone();
-        for (i, &xi) in x.iter().enumerate() {
+        for (i, &xi) in x.iter().enumerate().take(self.net.d) {
             z.iter_mut().zip(&self.net.w1[i * h..(i + 1) * h]).for_each(|(zk, w)| *zk += xi * w);
         }
         z

@@ -150,6 +150,11 @@ pub fn certify(
         ));
     }
     let eps = sweep::eps_list(&cfg.eps, 1.0)?;
+    if let Some(limit) = cfg.exact {
+        if !(limit.is_finite() && limit > 0.0) {
+            return Err(Error::param("--time-limit", limit, "must be a positive number of seconds"));
+        }
+    }
     let (d, c, n) = (model.input_dim(), model.num_classes(), y.len());
     if n == 0 || x.len() != n * d {
         return Err(Error::Shape {
@@ -254,9 +259,6 @@ fn decide_unknown(
     cex: &mut [f32],
 ) -> Result<ExactStats> {
     use rayon::prelude::*;
-    if !(limit.is_finite() && limit > 0.0) {
-        return Err(Error::param("--time-limit", limit, "must be a positive number of seconds"));
-    }
     let (d, c) = (model.input_dim(), model.num_classes());
     let net = super::bounds::Net::of(model);
     let todo: Vec<usize> = (0..y.len()).filter(|&i| status[i] == Status::Unknown).collect();
