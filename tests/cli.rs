@@ -708,6 +708,37 @@ fn eval_writes_the_report_card() {
 /// misclassified by the model), IBP never verifying more than CROWN, and the flags that make
 /// no sense for a certificate refused.
 #[test]
+fn eval_reports_verified_accuracy_the_certify_judge_agrees_with() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let ms = m.to_str().unwrap();
+    let v = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01,0.05"]);
+    assert_eq!(v["verify"].as_str(), Some("crown"), "{v}");
+    let r = rows(&v);
+    let ver: Vec<f64> = r.iter().map(|x| f(x, "verified")).collect();
+    // The lower end never exceeds the upper end; at eps 0 both are the clean accuracy.
+    for x in r {
+        assert!(f(x, "verified") <= f(x, "accuracy") + 1e-12, "{x}");
+    }
+    assert_eq!(ver[0], f(&r[0], "accuracy"), "{v}");
+    assert!(ver[1] >= ver[2], "verified accuracy rises with eps: {ver:?}");
+    // The same bound on the same images as the certified judge.
+    let c = w.run(&["certify"], &["--model", ms, "--eps", "0.01,0.05", "--attack", "fgsm", "--json"]).ok().json();
+    let cr: Vec<f64> = rows(&c).iter().map(|x| f(x, "verified_accuracy")).collect();
+    assert_eq!(cr, ver, "certify {c}\neval {v}");
+    // IBP is never tighter than CROWN.
+    let ibp = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01,0.05", "--verify", "ibp"]);
+    for (a, b) in rows(&ibp).iter().zip(&ver) {
+        assert!(f(a, "verified") <= *b, "{ibp}");
+    }
+    // --verify none: no verified column; a bound for L2 is refused by name.
+    let none = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01", "--verify", "none"]);
+    assert!(rows(&none).iter().all(|x| x.get("verified").is_none()), "{none}");
+    let l2 = ["--model", ms, "--attack", "pgd", "--norm", "l2", "--eps", "1", "--verify", "crown"];
+    w.run(&["eval"], &l2).fails_with(&["--verify crown", "L-inf"]);
+}
+
+#[test]
 fn certify_reports_intervals_and_checked_counterexamples() {
     let w = world();
     let m = w.train("m.safetensors", 0);

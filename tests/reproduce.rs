@@ -51,7 +51,9 @@ fn quick_reproduction_on_real_mnist() {
         "Adversarial training",
         "FGSM vs PGD",
         "FGSM's gradient: exact signs vs float32",
-        "auto ε=0.1",
+        "[verified, auto] ε=0.1",
+        "Certified robustness",
+        "verified ε=0.02",
         "Claims",
         "figure1.png",
         "curves.png",
@@ -99,6 +101,20 @@ fn quick_reproduction_on_real_mnist() {
                 u.accuracy
             );
         }
+        // Verified accuracy: eps 0 is the clean accuracy, then a floor under every attack on
+        // the same images and budget, never rising with eps.
+        assert_eq!(m.verified.iter().map(|v| v.eps).collect::<Vec<_>>(), [0.0, 0.01, 0.02, 0.05, 0.10]);
+        assert_eq!(m.verified[0].accuracy, clean.accuracy, "{}", m.spec.name);
+        assert!(m.verified.windows(2).all(|w| w[1].accuracy <= w[0].accuracy), "{}", m.spec.name);
+        for v in &m.verified[1..] {
+            let fgsm = m.fgsm_clipped.iter().find(|r| r.eps == v.eps).map_or(clean.accuracy, |r| r.accuracy);
+            assert!(v.accuracy <= fgsm && v.n == clean.n, "{}: verified {v:?} above FGSM {fgsm}", m.spec.name);
+        }
+        for r in m.pgd.iter().chain(&m.auto) {
+            let ver = r.verified.unwrap_or_else(|| panic!("{}: no verified accuracy at eps {}", m.spec.name, r.eps));
+            assert!(ver <= r.accuracy, "{} eps {}: verified {ver} above attacked {}", m.spec.name, r.eps, r.accuracy);
+        }
+        assert!(m.verified[2].accuracy > 0.5, "{}: CROWN verifies almost nothing at eps 0.02", m.spec.name);
         for (f, p) in m.fgsm_on_pgd_subset.iter().zip(&m.pgd) {
             assert_eq!(f.eps, p.eps);
             // PGD-10 (quick config) on a 1-epoch, nearly linear model is about as strong as

@@ -26,6 +26,10 @@ pub struct Row {
     /// classified as their target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_hits: Option<f64>,
+    /// Where a bound was computed on the same images and budget: the share verified (the
+    /// proven lower end of robust accuracy; `accuracy` is the attacked upper end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<f64>,
 }
 
 /// `log(sum(exp(row))) - row[label]`, computed stably in f64.
@@ -89,6 +93,7 @@ impl Accumulator {
             true_class_prob: self.true_prob / n,
             loss: self.loss / n,
             target_hits: self.targets.map(|(aimed, hits)| hits as f64 / aimed.max(1) as f64),
+            verified: None,
         }
     }
 }

@@ -412,6 +412,22 @@ pub struct EvalArgs {
     /// Overwrite an existing --report file.
     #[arg(long, requires = "report")]
     pub force: bool,
+    /// The bound that gives each swept row its verified accuracy on the same images and
+    /// budget, so robust accuracy reads as the interval [verified, attacked] (L-inf attacks;
+    /// `none` skips it). `redblue certify` adds the complete verifier.
+    #[arg(long, value_enum, default_value = "crown", requires = "attack")]
+    pub verify: VerifyArg,
+}
+
+/// The bound behind `eval`'s verified column.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyArg {
+    /// No bound: attacked accuracy only.
+    None,
+    /// Interval bound propagation.
+    Ibp,
+    /// CROWN.
+    Crown,
 }
 
 #[derive(Args, Debug)]

@@ -460,6 +460,27 @@ fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The bound for `eval`'s verified column: the default one only where a bound exists for
+/// the norm, a requested one refused where none does.
+fn verify_method(v: VerifyArg, norm: Norm, g: &Given<'_>) -> Result<Option<redblue::certify::Method>> {
+    let method = match v {
+        VerifyArg::None => return Ok(None),
+        VerifyArg::Ibp => redblue::certify::Method::Ibp,
+        VerifyArg::Crown => redblue::certify::Method::Crown,
+    };
+    if norm != Norm::Linf {
+        if g.has("verify") {
+            bail!(
+                "--verify {}: the bounds are for L-inf balls; use --verify none with --norm {}",
+                method.name(),
+                norm.name()
+            );
+        }
+        return Ok(None);
+    }
+    Ok(Some(method))
+}
+
 fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
     check_data_flags(&a.data, g)?;
     check_batch(&a.subset)?;
@@ -606,6 +627,18 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     &a.model,
                 )?;
                 bar.finish();
+                let mut s = s;
+                if let Some(method) = verify_method(a.verify, norm_of(&a.opts), g)? {
+                    let bounds = (clip_of(&a.opts) == ClipMode::Clipped).then_some(model.bounds());
+                    for r in &mut s.rows {
+                        r.verified = Some(redblue::certify::verified_accuracy(&model, x, y, r.eps, bounds, method));
+                    }
+                    out["verify"] = method.name().into();
+                    notes.push(format!(
+                        "robust accuracy in [verified, attacked]: verified by {} on the same images and budgets",
+                        method.name().to_uppercase()
+                    ));
+                }
                 if let Some(after) = s.params["robust_after_each_stage"].as_array() {
                     let missing: Vec<&str> =
                         s.params["missing"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect();

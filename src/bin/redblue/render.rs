@@ -14,15 +14,22 @@ pub fn eps(e: f64) -> String {
     }
 }
 
-/// A Markdown table of evaluation rows (with a target hit rate column for targeted attacks).
+/// A Markdown table of evaluation rows (with a target hit rate column for targeted attacks,
+/// and robust accuracy as `[verified, attacked]` where a bound was computed).
 pub fn rows_table(rows: &[Row]) -> String {
     let hits = rows.iter().any(|r| r.target_hits.is_some());
+    let verified = rows.iter().any(|r| r.verified.is_some());
     let mut s = String::from("| eps | n | accuracy | confidence | true-class prob | loss |");
-    s += if hits {
-        " target hit rate |\n|---:|---:|---:|---:|---:|---:|---:|\n"
-    } else {
-        "\n|---:|---:|---:|---:|---:|---:|\n"
-    };
+    let mut rule = String::from("|---:|---:|---:|---:|---:|---:|");
+    if hits {
+        s += " target hit rate |";
+        rule += "---:|";
+    }
+    if verified {
+        s += " verified | robust accuracy |";
+        rule += "---:|---|";
+    }
+    s += &format!("\n{rule}\n");
     for r in rows {
         s += &format!(
             "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |",
@@ -35,6 +42,9 @@ pub fn rows_table(rows: &[Row]) -> String {
         );
         if hits {
             s += &r.target_hits.map_or(" – |".into(), |h| format!(" {h:.4} |"));
+        }
+        if verified {
+            s += &r.verified.map_or(" – | – |".into(), |v| format!(" {v:.4} | [{v:.4}, {:.4}] |", r.accuracy));
         }
         s += "\n";
     }

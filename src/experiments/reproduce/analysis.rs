@@ -21,6 +21,13 @@ pub struct Stat {
     pub n: usize,
 }
 
+impl Default for Stat {
+    /// No values (in reports read from before a field existed).
+    fn default() -> Self {
+        Stat::of(&[])
+    }
+}
+
 impl Stat {
     /// Statistics of some values (NaN mean when empty).
     pub fn of(values: &[f64]) -> Stat {
@@ -113,6 +120,12 @@ pub struct RobustRow {
     /// (eps, `auto` accuracy) on the auto subset.
     #[serde(default)]
     pub auto: Vec<(f64, Stat)>,
+    /// (eps, verified accuracy) on the auto subset, the lower end of `auto`'s interval.
+    #[serde(default)]
+    pub auto_verified: Vec<(f64, Stat)>,
+    /// (eps, verified accuracy, CROWN) on the evaluation set at the verify budgets.
+    #[serde(default)]
+    pub verified: Vec<(f64, Stat)>,
 }
 
 /// FGSM vs PGD at one eps on the same images.
@@ -121,6 +134,9 @@ pub struct MaskingCell {
     pub eps: f64,
     pub fgsm: Stat,
     pub pgd: Stat,
+    /// Verified accuracy on the same images (the lower end of PGD's interval).
+    #[serde(default)]
+    pub verified: Stat,
     /// fgsm - pgd accuracy.
     pub gap: f64,
     /// "robust to FGSM only (gradient masking suspected)".
@@ -279,8 +295,9 @@ fn robust_row(cfg: &ReproduceConfig, models: &[ModelResult], l1: f64, l2: f64, a
         .map(|&eps| {
             let f = stat(&g, |m| at(&m.fgsm_on_pgd_subset, eps).map(|r| r.accuracy));
             let p = stat(&g, |m| at(&m.pgd, eps).map(|r| r.accuracy));
+            let verified = stat(&g, |m| at(&m.pgd, eps).and_then(|r| r.verified));
             let gap = f.mean - p.mean;
-            MaskingCell { eps, fgsm: f, pgd: p, gap, flagged: gap > cfg.masking_gap }
+            MaskingCell { eps, fgsm: f, pgd: p, verified, gap, flagged: gap > cfg.masking_gap }
         })
         .collect();
     RobustRow {
@@ -292,6 +309,16 @@ fn robust_row(cfg: &ReproduceConfig, models: &[ModelResult], l1: f64, l2: f64, a
         fgsm: cfg.fgsm_eps.iter().map(|&e| (e, stat(&g, |m| fgsm(m, e, ClipMode::Clipped, false)))).collect(),
         pgd,
         auto: cfg.auto_eps.iter().map(|&e| (e, stat(&g, |m| at(&m.auto, e).map(|r| r.accuracy)))).collect(),
+        auto_verified: cfg
+            .auto_eps
+            .iter()
+            .map(|&e| (e, stat(&g, |m| at(&m.auto, e).and_then(|r| r.verified))))
+            .collect(),
+        verified: cfg
+            .verify_eps
+            .iter()
+            .map(|&e| (e, stat(&g, |m| m.verified.iter().find(|v| v.eps == e).map(|v| v.accuracy))))
+            .collect(),
     }
 }
 

@@ -194,16 +194,27 @@ pub fn judge(
         // Robustness holds only as far as the strongest attack run supports it.
         let strongest = p.map(|m| m.pgd.mean).into_iter().chain(auto).fold(f64::INFINITY, f64::min);
         let pgd_ok = (p.is_none() && auto.is_none()) || (strongest >= PGD_FLOOR && !p.is_some_and(|m| m.flagged));
+        // A claim of robustness holds only as far as it is proven: the lower end of robust
+        // accuracy (CROWN on the PGD images, else on the auto images) must clear the bar too.
+        let verified = p
+            .map(|m| m.verified)
+            .filter(|v| v.n > 0)
+            .or_else(|| r.auto_verified.iter().find(|(x, v)| *x == e && v.n > 0).map(|(_, v)| *v))
+            .map(|v| v.mean);
+        let proven = verified.is_some_and(|v| v >= RED_TEAM_FAILS_AT);
         out.push(Claim {
             claim: format!("After FGSM adversarial training (eps {e}, l1={}, l2={}) the red team fails", r.l1, r.l2),
-            verdict: match (fgsm_ok, pgd_ok) {
-                (true, true) => Verdict::Holds,
-                (true, false) => Verdict::Partly,
+            verdict: match (fgsm_ok, pgd_ok, proven) {
+                (true, true, true) => Verdict::Holds,
+                (true, _, _) => Verdict::Partly,
                 _ => Verdict::DoesNotHold,
             },
             evidence: format!(
-                "FGSM accuracy at eps {e}: {} (fails if >= {RED_TEAM_FAILS_AT}); PGD-{} accuracy: {}; \
-                 auto (AutoAttack standard) accuracy: {}{}",
+                "robust accuracy at eps {e} in [{}, {}] (verified by CROWN, attacked by the strongest attack run; \
+                 holds only if the verified end is >= {RED_TEAM_FAILS_AT}); FGSM accuracy at eps {e}: {} (fails if \
+                 >= {RED_TEAM_FAILS_AT}); PGD-{} accuracy: {}; auto (AutoAttack standard) accuracy: {}{}",
+                verified.map_or("n/a".into(), |v| format!("{v:.4}")),
+                if strongest.is_finite() { format!("{strongest:.4}") } else { "n/a".into() },
                 f.map_or("n/a".into(), |v| format!("{v:.4}")),
                 cfg.pgd_steps,
                 p.map_or("n/a".into(), |m| format!(

@@ -56,6 +56,14 @@ pub struct ReproduceConfig {
     /// `auto` on the first N test images (None = all).
     #[serde(default = "default_auto_subset")]
     pub auto_subset: Option<usize>,
+    /// Budgets at which every model's verified accuracy (CROWN, sound) is computed on the
+    /// evaluation set; the PGD and `auto` cells also get theirs, on their own images.
+    #[serde(default = "default_verify_eps")]
+    pub verify_eps: Vec<f64>,
+}
+
+fn default_verify_eps() -> Vec<f64> {
+    vec![0.01, 0.02, 0.05, 0.10]
 }
 
 fn default_auto_eps() -> Vec<f64> {
@@ -92,6 +100,7 @@ impl Default for ReproduceConfig {
             eval_batch: 1000,
             auto_eps: default_auto_eps(),
             auto_subset: default_auto_subset(),
+            verify_eps: default_verify_eps(),
         }
     }
 }
@@ -140,7 +149,7 @@ impl ReproduceConfig {
             }
         }
         let all_eps = self.fgsm_eps.iter().chain(&self.adv_train_eps).chain(&self.pgd_eps).chain(&self.curve_eps);
-        for &e in all_eps.chain(&self.auto_eps) {
+        for &e in all_eps.chain(&self.auto_eps).chain(&self.verify_eps) {
             check_eps("eps", e, 1.0)?;
         }
         if !self.fgsm_eps.contains(&0.10) {

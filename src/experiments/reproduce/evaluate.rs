@@ -1,11 +1,13 @@
 //! Everything measured on one model: FGSM in both clip modes, PGD, and the FGSM twin of the
 //! PGD check on the same subset; robustness curves for selected models.
 
-use super::plan::{Curves, ModelResult, ModelSpec};
+use super::plan::{Curves, ModelResult, ModelSpec, Verified};
 use super::ReproduceConfig;
 use crate::attack::{ClipMode, Pgd};
+use crate::certify::{self, Method};
 use crate::error::Result;
 use crate::eval::{self, Row, SweepConfig};
+use crate::model::Classifier;
 use crate::model::Mlp;
 use crate::train::TrainReport;
 
@@ -38,6 +40,30 @@ fn run_sweep(
 ) -> Result<Vec<Row>> {
     let sc = SweepConfig { eps: eps.to_vec(), clip, batch_size: cfg.eval_batch, seed };
     Ok(eval::sweep(model, attack, set.x, set.y, &sc, &mut |_, _| {})?.rows)
+}
+
+/// The bound of the reproduction's verified accuracies.
+pub const VERIFY_METHOD: Method = Method::Crown;
+
+/// Gives each row its verified accuracy (CROWN, clipped) on the same images and budget.
+fn with_verified(model: &Mlp, set: &EvalSet<'_>, mut rows: Vec<Row>) -> Vec<Row> {
+    for r in &mut rows {
+        r.verified = Some(certify::verified_accuracy(model, set.x, set.y, r.eps, Some(model.bounds()), VERIFY_METHOD));
+    }
+    rows
+}
+
+/// Verified accuracy (CROWN, clipped) on `set` at each budget.
+pub fn verified(model: &Mlp, set: &EvalSet<'_>, eps: &[f64]) -> Result<Vec<Verified>> {
+    Ok(eval::sweep::eps_list(eps, 1.0)?
+        .into_iter()
+        .map(|e| Verified {
+            eps: e,
+            n: set.y.len(),
+            method: VERIFY_METHOD,
+            accuracy: certify::verified_accuracy(model, set.x, set.y, e, Some(model.bounds()), VERIFY_METHOD),
+        })
+        .collect())
 }
 
 /// The PGD attack of the reproduction.
@@ -88,11 +114,20 @@ pub fn measure(
         final_train_loss: report.epochs.last().map(|e| e.mean_loss).unwrap_or(f64::NAN),
         fgsm_unclipped: run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Unclipped, cfg, 0)?,
         fgsm_clipped,
-        pgd: run_sweep(model, &pgd_attack(cfg), &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, spec.seed)?,
+        pgd: with_verified(
+            model,
+            &pgd_set,
+            run_sweep(model, &pgd_attack(cfg), &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, spec.seed)?,
+        ),
         fgsm_on_pgd_subset,
         fgsm_clipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?,
         fgsm_unclipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Unclipped, cfg, 0)?,
-        auto: run_sweep(model, &auto, &auto_set, &cfg.auto_eps, ClipMode::Clipped, cfg, spec.seed)?,
+        auto: with_verified(
+            model,
+            &auto_set,
+            run_sweep(model, &auto, &auto_set, &cfg.auto_eps, ClipMode::Clipped, cfg, spec.seed)?,
+        ),
+        verified: verified(model, set, &cfg.verify_eps)?,
     })
 }
 

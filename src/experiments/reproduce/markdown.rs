@@ -12,6 +12,15 @@ fn stat(s: &Stat) -> String {
     }
 }
 
+/// Robust accuracy as `[verified, attacked]`, or the attacked value alone without a bound.
+fn interval(verified: &Stat, attacked: &Stat) -> String {
+    if verified.n == 0 {
+        stat(attacked)
+    } else {
+        format!("[{}, {}]", stat(verified), stat(attacked))
+    }
+}
+
 fn cell(c: &Cell) -> String {
     match (c.paper, c.diff) {
         (Some(p), Some(d)) => format!("{p} / {} ({d:+.3})", stat(&c.ours)),
@@ -47,6 +56,32 @@ fn grid_table(out: &mut String, rows: &[&GridRow], clip: ClipMode) {
     out.push('\n');
 }
 
+/// Every model's verified accuracy at the verify budgets.
+fn verified_table(out: &mut String, rows: &[&RobustRow]) {
+    let Some(first) = rows.first() else { return };
+    out.push_str("| model | clean acc |");
+    for (e, _) in &first.verified {
+        let _ = write!(out, " verified ε={e} |");
+    }
+    out.push('\n');
+    out.push_str(&"|---".repeat(2 + first.verified.len()));
+    out.push_str("|\n");
+    let mut seen: Vec<&str> = Vec::new();
+    for r in rows {
+        // The undefended model is in both tables it is drawn from.
+        if seen.contains(&r.group.as_str()) {
+            continue;
+        }
+        seen.push(&r.group);
+        let _ = write!(out, "| {} | {} |", r.group, stat(&r.clean_accuracy));
+        for (_, s) in &r.verified {
+            let _ = write!(out, " {} |", stat(s));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
 fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
     out.push_str("| model | clean acc |");
     for e in fgsm_eps {
@@ -54,10 +89,10 @@ fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
     }
     if let Some(r) = rows.first() {
         for m in &r.pgd {
-            let _ = write!(out, " FGSM / PGD ε={} |", m.eps);
+            let _ = write!(out, " FGSM / [verified, PGD] ε={} |", m.eps);
         }
         for (e, _) in &r.auto {
-            let _ = write!(out, " auto ε={e} |");
+            let _ = write!(out, " [verified, auto] ε={e} |");
         }
     }
     out.push('\n');
@@ -71,10 +106,11 @@ fn robust_table(out: &mut String, rows: &[RobustRow], fgsm_eps: &[f64]) {
         }
         for m in &r.pgd {
             let flag = if m.flagged { " ⚠ FGSM only" } else { "" };
-            let _ = write!(out, " {} / {}{flag} |", stat(&m.fgsm), stat(&m.pgd));
+            let _ = write!(out, " {} / {}{flag} |", stat(&m.fgsm), interval(&m.verified, &m.pgd));
         }
-        for (_, s) in &r.auto {
-            let _ = write!(out, " {} |", if s.n == 0 { "–".to_string() } else { stat(s) });
+        for (k, (_, s)) in r.auto.iter().enumerate() {
+            let v = r.auto_verified.get(k).map_or(Stat::default(), |(_, v)| *v);
+            let _ = write!(out, " {} |", if s.n == 0 { "–".to_string() } else { interval(&v, s) });
         }
         out.push('\n');
     }
@@ -234,6 +270,18 @@ pub fn render(r: &Report) -> String {
         }
     }
     let _ = writeln!(o, "Flagged: {}.\n", if flagged.is_empty() { "none".to_string() } else { flagged.join(", ") });
+    let test_n = c.test_subset.map_or("all".to_string(), |n| n.to_string());
+    let _ = writeln!(
+        o,
+        "## Certified robustness (the blue team's proven floor)\n\nAn attack that fails proves nothing; a bound \
+         does. Verified accuracy: the share of the {test_n} evaluation images for which CROWN (Zhang et al. 2018; \
+         sound in floating point, each image clearing its own f32 rounding bound) proves that no image in the \
+         clipped L-inf ball changes the prediction from the true label. True robust accuracy lies in \
+         [verified, attacked]; the PGD and auto cells above show both ends on their own images. `redblue \
+         certify --method exact` closes the interval per image.\n"
+    );
+    let all: Vec<&RobustRow> = r.adv_training.iter().chain(&r.grid_robustness).collect();
+    verified_table(&mut o, &all);
     o.push_str("## Claims\n\n| claim | verdict | evidence |\n|---|---|---|\n");
     for cl in &r.claims {
         let _ = writeln!(o, "| {} | **{}** | {} |", cl.claim, cl.verdict.text(), cl.evidence);

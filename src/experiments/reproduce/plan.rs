@@ -124,6 +124,22 @@ pub struct ModelResult {
     /// `auto` (AutoAttack's standard sequence, clipped) on the auto subset; row 0 is clean there.
     #[serde(default)]
     pub auto: Vec<Row>,
+    /// Verified accuracy (CROWN, clipped) on the evaluation set at the verify budgets.
+    #[serde(default)]
+    pub verified: Vec<Verified>,
+}
+
+/// A proven lower bound on robust accuracy at one budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verified {
+    /// L-inf radius.
+    pub eps: f64,
+    /// Images.
+    pub n: usize,
+    /// The bound that verified.
+    pub method: crate::certify::Method,
+    /// Share verified.
+    pub accuracy: f64,
 }
 
 /// Accuracy-vs-eps curves of one model.
