@@ -311,11 +311,11 @@ fn decide_unknown(
     })
 }
 
-fn share(k: usize, n: usize) -> f64 {
+pub(crate) fn share(k: usize, n: usize) -> f64 {
     k as f64 / n.max(1) as f64
 }
 
-fn predictions(model: &dyn Classifier, x: &[f32], n: usize, c: usize) -> Vec<usize> {
+pub(crate) fn predictions(model: &dyn Classifier, x: &[f32], n: usize, c: usize) -> Vec<usize> {
     let logits = crate::attack::gradient::logits_host(model, x, n);
     logits.chunks_exact(c.max(1)).map(crate::attack::pgd::argmax).collect()
 }

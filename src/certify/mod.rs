@@ -20,33 +20,10 @@ pub fn verified(lower: &[f64], classes: usize, tolerance: f64) -> Vec<bool> {
     lower.chunks_exact(classes.max(1)).map(|row| row.iter().all(|&m| m > tolerance)).collect()
 }
 
-/// Which of the images `x` (`[n, input]`, labels `y`) `method` verifies at L-inf radius
-/// `eps` within `bounds`: every wrong class's margin bound above the image's own f32 rounding
-/// bound ([`f32_margin_errors`]). At eps 0 the threat set is the clean image alone, so the
-/// verified images are those the model classifies correctly.
-pub fn verify(
-    model: &crate::model::Mlp,
-    x: &[f32],
-    y: &[u8],
-    eps: f64,
-    bounds: Option<(f32, f32)>,
-    method: Method,
-) -> Vec<bool> {
-    use crate::model::Classifier;
-    let c = model.num_classes();
-    if eps == 0.0 {
-        let logits = crate::attack::gradient::logits_host(model, x, y.len());
-        return logits
-            .chunks_exact(c.max(1))
-            .zip(y)
-            .map(|(r, &l)| crate::attack::pgd::argmax(r) == usize::from(l))
-            .collect();
-    }
-    let lower = margin_lower_bounds(model, x, y, eps, bounds, method);
-    verified_each(&lower, c, &f32_margin_errors(model, x, y, eps, bounds))
-}
-
-/// The share of images [`verify`] verifies: a proven lower bound on robust accuracy.
+/// The share of the images `x` (`[n, input]`, labels `y`) that `method` verifies at L-inf
+/// radius `eps` within `bounds`: every wrong class's margin bound above the image's own f32
+/// rounding bound ([`f32_margin_errors`]). A proven lower bound on robust accuracy. At eps 0
+/// the threat set is the clean image alone, so it is the clean accuracy.
 pub fn verified_accuracy(
     model: &crate::model::Mlp,
     x: &[f32],
@@ -55,8 +32,15 @@ pub fn verified_accuracy(
     bounds: Option<(f32, f32)>,
     method: Method,
 ) -> f64 {
-    let v = verify(model, x, y, eps, bounds, method);
-    v.iter().filter(|&&k| k).count() as f64 / v.len().max(1) as f64
+    use crate::model::Classifier;
+    let c = model.num_classes();
+    let ok: Vec<bool> = if eps == 0.0 {
+        judge::predictions(model, x, y.len(), c).iter().zip(y).map(|(&p, &l)| p == usize::from(l)).collect()
+    } else {
+        let lower = margin_lower_bounds(model, x, y, eps, bounds, method);
+        verified_each(&lower, c, &f32_margin_errors(model, x, y, eps, bounds))
+    };
+    judge::share(ok.iter().filter(|&&k| k).count(), y.len())
 }
 
 /// [`verified`] with each image's own tolerance ([`f32_margin_errors`]).

@@ -489,6 +489,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         (None, Some(_)) => {
             g.refuse(&PGD_ONLY, "with --adv (the set is already made)")?;
             g.refuse(&["target"], "with --adv (the set is already made)")?;
+            g.refuse(&["verify"], "with --adv (the bound joins --attack sweeps; `redblue certify` judges a budget)")?;
             if a.eps.is_empty() {
                 g.refuse(&["no_clip", "clip", "norm"], "with --adv unless --eps gives the referee's budget")?;
             }
@@ -614,7 +615,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     None => None,
                 };
                 let mut bar = progress::Bar::new(att.name());
-                let s = scoring(
+                let mut s = scoring(
                     eval::sweep_transfer(
                         &model,
                         surrogate.as_ref().map(|s| s as &dyn Classifier),
@@ -627,7 +628,6 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     &a.model,
                 )?;
                 bar.finish();
-                let mut s = s;
                 if let Some(method) = verify_method(a.verify, norm_of(&a.opts), g)? {
                     let bounds = (clip_of(&a.opts) == ClipMode::Clipped).then_some(model.bounds());
                     for r in &mut s.rows {
