@@ -823,3 +823,44 @@ fn certify_reports_intervals_and_checked_counterexamples() {
     }
     w.run(&["certify"], &["--model", ms, "--eps", "-0.1"]).fails_with(&["--eps"]);
 }
+
+#[test]
+fn certified_training_is_recorded_and_raises_the_verified_accuracy() {
+    let w = world();
+    let plain = w.path("plain.safetensors");
+    let cert = w.path("cert.safetensors");
+    let base = |out: &Path| {
+        let mut a = World::train_args(out, 1);
+        let at = a.iter().position(|v| v == "--epochs").expect("train_args sets --epochs");
+        a[at + 1] = "6".into();
+        a.extend(["--dropout-input", "0", "--dropout-hidden", "0"].map(String::from));
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        w.run(&["train"], &a).ok();
+    };
+    run(base(&plain));
+    let mut c = base(&cert);
+    c.extend(
+        ["--certified", "crown-ibp", "--cert-eps", "0.06", "--cert-ramp", "3", "--lr-drops", "5"].map(String::from),
+    );
+    run(c);
+    let (_, meta) = redblue::model::file::load(&cert).unwrap();
+    let t = &meta.train["train"];
+    assert_eq!(t["certified"]["method"].as_str(), Some("crown-ibp"), "{t}");
+    assert_eq!(t["certified"]["eps"].as_f64(), Some(0.06), "{t}");
+    assert_eq!(t["certified"]["kappa"].as_f64(), Some(0.5), "{t}");
+    assert_eq!(t["certified"]["warmup_epochs"].as_f64(), Some(1.0), "{t}");
+    assert_eq!(t["certified"]["ramp_epochs"].as_f64(), Some(3.0), "{t}");
+    assert_eq!(t["lr_drops"], serde_json::json!([5]), "{t}");
+    let (_, plain_meta) = redblue::model::file::load(&plain).unwrap();
+    assert!(plain_meta.train["train"]["certified"].is_null(), "{}", plain_meta.train);
+    // The certified judge finds more images provably robust on the certified model.
+    let verified = |m: &Path| {
+        let args = ["--model", m.to_str().unwrap(), "--eps", "0.08", "--attack", "fgsm", "--json"];
+        f(&rows(&w.run(&["certify"], &args).ok().json())[1], "verified_accuracy")
+    };
+    let (vp, vc) = (verified(&plain), verified(&cert));
+    assert!(vc > vp + 0.15, "certified {vc} vs plain {vp}");
+}

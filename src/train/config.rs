@@ -1,5 +1,6 @@
 //! Every knob of a training run, recorded in the model file and in reports.
 
+use super::certified::CertTraining;
 use crate::attack::ClipMode;
 use crate::error::{check_eps, Error, Result};
 use crate::model::{Engine, MlpConfig};
@@ -27,6 +28,13 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// RMSProp learning rate (paper: 0.001).
     pub lr: f64,
+    /// Epochs after which the learning rate is multiplied by `lr_drop_factor` (none in the
+    /// paper; a step schedule as in the certified-training papers).
+    #[serde(default)]
+    pub lr_drops: Vec<usize>,
+    /// Factor applied to the learning rate at each of `lr_drops`.
+    #[serde(default = "default_drop_factor")]
+    pub lr_drop_factor: f64,
     /// RMSProp decay of the mean square (paper: 0.9).
     pub rms_decay: f64,
     /// RMSProp smoothing term added outside the square root (paper's "TinySmoothingValue").
@@ -37,6 +45,9 @@ pub struct TrainConfig {
     pub l2: f64,
     /// Adversarial training, if any.
     pub adv: Option<AdvTraining>,
+    /// Certified (bound-based) training, if any (files from before it existed have none).
+    #[serde(default)]
+    pub certified: Option<CertTraining>,
     /// Seed for initialisation, shuffling and dropout.
     pub seed: u64,
     /// Train on the first N training images only (None = all).
@@ -46,6 +57,10 @@ pub struct TrainConfig {
     pub engine: Engine,
 }
 
+fn default_drop_factor() -> f64 {
+    0.1
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
@@ -53,11 +68,14 @@ impl Default for TrainConfig {
             epochs: 20,
             batch_size: 128,
             lr: 0.001,
+            lr_drops: Vec::new(),
+            lr_drop_factor: default_drop_factor(),
             rms_decay: 0.9,
             rms_eps: 1e-6,
             l1: 0.0,
             l2: 0.0,
             adv: None,
+            certified: None,
             seed: 0,
             train_subset: None,
             engine: Engine::default(),
@@ -74,6 +92,12 @@ fn in_range(name: &'static str, v: f64, lo: f64, hi: f64) -> Result<()> {
 }
 
 impl TrainConfig {
+    /// The learning rate of 1-based `epoch`: `lr` times the drop factor once per drop passed.
+    pub fn lr_at(&self, epoch: usize) -> f64 {
+        let drops = self.lr_drops.iter().filter(|&&e| epoch > e).count();
+        self.lr * self.lr_drop_factor.powi(drops as i32)
+    }
+
     /// Rejects impossible hyper-parameters with a specific error.
     pub fn validate(&self) -> Result<()> {
         self.arch.validate()?;
@@ -86,6 +110,21 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
             return Err(Error::param("--lr", self.lr, "must be in (0, 10]"));
         }
+        if !(self.lr_drop_factor.is_finite() && self.lr_drop_factor > 0.0 && self.lr_drop_factor <= 1.0) {
+            return Err(Error::param("--lr-drop-factor", self.lr_drop_factor, "must be in (0, 1]"));
+        }
+        for (k, &e) in self.lr_drops.iter().enumerate() {
+            if e == 0 || e >= self.epochs || (k > 0 && e <= self.lr_drops[k - 1]) {
+                return Err(Error::param(
+                    "--lr-drops",
+                    e,
+                    format!(
+                        "must be increasing epochs between 1 and {} (--epochs minus 1)",
+                        self.epochs.saturating_sub(1)
+                    ),
+                ));
+            }
+        }
         in_range("--rms-decay", self.rms_decay, 0.0, 0.999_999)?;
         if !(self.rms_eps.is_finite() && self.rms_eps > 0.0 && self.rms_eps <= 1.0) {
             return Err(Error::param("--rms-eps", self.rms_eps, "must be in (0, 1]"));
@@ -95,6 +134,23 @@ impl TrainConfig {
         if let Some(adv) = &self.adv {
             check_eps("--adv-eps", adv.eps, 1.0)?;
             in_range("--adv-weight", adv.weight, 0.0, 1.0)?;
+        }
+        if let Some(cert) = &self.certified {
+            if self.adv.is_some() {
+                return Err(Error::param(
+                    "--certified",
+                    "with --adv-eps",
+                    "choose one: certified training bounds the worst case itself, FGSM examples would be a second, weaker defence in the same loss",
+                ));
+            }
+            if self.engine == Engine::Burn {
+                return Err(Error::param(
+                    "--certified",
+                    "with --engine burn",
+                    "certified training runs on the native engine only",
+                ));
+            }
+            cert.validate(self.epochs)?;
         }
         if self.train_subset == Some(0) {
             return Err(Error::param("--train-subset", 0, "must be at least 1"));

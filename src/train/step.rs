@@ -4,7 +4,10 @@
 //! `(1-a)·CE(x) + a·CE(x_adv) + l1·Σ|w| + l2·Σw²` (just `CE(x)` without adversarial training),
 //! its gradient with fresh dropout masks (input then hidden, per pass, from the run's RNG), and
 //! the paper's RMSProp update. The burn step is the reference; a test checks they agree.
+//! Certified training (native only) mixes in the bound's loss, `κ·CE(x) + (1-κ)·CE(worst)`
+//! ([`super::certified`]).
 
+use super::certified::{accumulate_certified, BoundWorkspace, Schedule};
 use super::{penalty::weight_penalty, rmsprop::RmsProp, TrainConfig};
 use crate::attack::gradient::one_hot;
 use crate::backend::{tensor2, to_host};
@@ -29,6 +32,7 @@ pub struct NativeState {
     mean_square: [AlignedVec; 4],
     grads: [AlignedVec; 4],
     ws: Workspace,
+    bounds: BoundWorkspace,
 }
 
 /// A batch to learn from: the clean images and, with adversarial training, the crafted ones.
@@ -39,6 +43,10 @@ pub struct Batch<'a> {
     pub y: &'a [u8],
     /// Adversarial images of the current model and their weight `a`.
     pub adv: Option<(&'a [f32], f64)>,
+    /// The learning rate of this step ([`TrainConfig::lr_at`]).
+    pub lr: f64,
+    /// Certified training: this step's schedule and the clean images as one dense block.
+    pub cert: Option<(Schedule, &'a [f32])>,
 }
 
 impl Stepper {
@@ -54,6 +62,7 @@ impl Stepper {
                     mean_square: zeros(),
                     grads: zeros(),
                     ws: Workspace::default(),
+                    bounds: BoundWorkspace::default(),
                 }))
             }
         }
@@ -74,6 +83,7 @@ fn mean_ce(logits: Tensor<2>, labels: &[u8], classes: usize) -> Tensor<1> {
 }
 
 fn burn_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, opt: &mut RmsProp, rng: &mut dyn RngCore) -> f64 {
+    opt.lr = b.lr;
     let (n, d, arch) = (b.y.len(), cfg.arch.input, &cfg.arch);
     let tracked: Vec<Tensor<2>> = model.tensors().into_iter().map(|p| p.autodiff().require_grad()).collect();
     let mut ce_of = |xs: &[f32]| {
@@ -119,7 +129,16 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
             let adv = accumulate_pass(&w, Images::Dense(xa), b.y, masks, rng, a as f32, &mut st.grads, &mut st.ws);
             (1.0 - a) * clean + a * adv
         }
-        None => accumulate_pass(&w, b.x, b.y, masks, rng, 1.0, &mut st.grads, &mut st.ws),
+        None => match b.cert {
+            // kappa·CE(clean) + (1-kappa)·CE(worst case of the bound); the warm-up is clean only.
+            Some((sch, dense)) if sch.kappa < 1.0 => {
+                let k = sch.kappa;
+                let clean = accumulate_pass(&w, b.x, b.y, masks, rng, k as f32, &mut st.grads, &mut st.ws);
+                let bound = accumulate_certified(&w, dense, b.y, sch, (1.0 - k) as f32, &mut st.grads, &mut st.bounds);
+                k * clean + (1.0 - k) * bound
+            }
+            _ => accumulate_pass(&w, b.x, b.y, masks, rng, 1.0, &mut st.grads, &mut st.ws),
+        },
     };
     if !loss.is_finite() {
         return loss;
@@ -127,7 +146,7 @@ fn native_step(cfg: &TrainConfig, model: &mut Mlp, b: &Batch<'_>, st: &mut Nativ
     for (k, p) in model.native_params_mut().tensors.iter_mut().enumerate() {
         let penalised = WEIGHT_PARAMS.contains(&k);
         let u = Update {
-            lr: cfg.lr as f32,
+            lr: b.lr as f32,
             decay: cfg.rms_decay as f32,
             eps: cfg.rms_eps as f32,
             l1: if penalised { cfg.l1 as f32 } else { 0.0 },

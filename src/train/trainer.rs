@@ -100,7 +100,7 @@ pub fn train(
         for (b, idx) in order.chunks(cfg.batch_size).enumerate() {
             let yb: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
             // A dense copy only where something needs it: the adversarial hook, or no index.
-            if cfg.adv.is_some() || index.is_none() {
+            if cfg.adv.is_some() || cfg.certified.is_some() || index.is_none() {
                 xb.clear();
                 for &i in idx {
                     xb.extend_from_slice(&x[i * d..(i + 1) * d]);
@@ -122,7 +122,9 @@ pub fn train(
                 (Some(a), Some(xa)) => Some((xa.as_slice(), a.weight)),
                 _ => None,
             };
-            let loss_value = stepper.step(cfg, &mut model, &Batch { x: images, y: &yb, adv }, &mut rng);
+            let cert = cfg.certified.as_ref().map(|c| (c.at((epoch - 1) * batches + b, batches), xb.as_slice()));
+            let loss_value =
+                stepper.step(cfg, &mut model, &Batch { x: images, y: &yb, adv, cert, lr: cfg.lr_at(epoch) }, &mut rng);
             if !loss_value.is_finite() {
                 return Err(Error::Diverged {
                     loss: loss_value.to_string(),

@@ -129,6 +129,12 @@ pub struct TrainArgs {
     /// RMSProp learning rate.
     #[arg(long, default_value_t = 0.001, allow_negative_numbers = true)]
     pub lr: f64,
+    /// Epochs after which the learning rate is multiplied by --lr-drop-factor (e.g. 40,50).
+    #[arg(long, value_delimiter = ',')]
+    pub lr_drops: Vec<usize>,
+    /// Factor applied to the learning rate at each of --lr-drops.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    pub lr_drop_factor: f64,
     /// RMSProp decay of the mean square: ms = d*ms + (1-d)*g^2.
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub rms_decay: f64,
@@ -147,6 +153,22 @@ pub struct TrainArgs {
     /// Weight a of the adversarial loss (with --adv-eps).
     #[arg(long, default_value_t = 0.5, requires = "adv_eps")]
     pub adv_weight: f64,
+    /// Certified training on this bound of the worst case (Gowal et al. 2018):
+    /// loss = kappa*CE(x) + (1-kappa)*CE(worst-case logits over the --cert-eps box).
+    #[arg(long, value_enum, requires = "cert_eps")]
+    pub certified: Option<CertifiedArg>,
+    /// L-inf budget certified training ramps up to (train above the eps you will verify).
+    #[arg(long, allow_negative_numbers = true, requires = "certified")]
+    pub cert_eps: Option<f64>,
+    /// Final weight kappa of the clean loss (it ramps from 1 to this value with eps).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true, requires = "certified")]
+    pub cert_kappa: f64,
+    /// Epochs of clean training before the eps ramp starts.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, requires = "certified")]
+    pub cert_warmup: f64,
+    /// Epochs over which eps and kappa ramp linearly [default: half the epochs after the warm-up].
+    #[arg(long, allow_negative_numbers = true, requires = "certified")]
+    pub cert_ramp: Option<f64>,
     /// Seed for initialisation, shuffling and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -165,6 +187,14 @@ pub struct TrainArgs {
     /// Print the final clean test accuracy as JSON instead of a sentence.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertifiedArg {
+    /// Interval bound propagation, last layer elided.
+    Ibp,
+    /// CROWN-IBP: CROWN's bound mixed with IBP's, CROWN's weight ramping from 1 to 0 with eps.
+    CrownIbp,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
