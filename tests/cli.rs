@@ -734,6 +734,12 @@ fn eval_reports_verified_accuracy_the_certify_judge_agrees_with() {
     for (a, b) in rows(&ibp).iter().zip(&ver) {
         assert!(f(a, "verified") <= *b, "{ibp}");
     }
+    // alpha-CROWN is never looser than CROWN, and its verified end stays below the attacked one.
+    let alpha = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01,0.05", "--verify", "alpha-crown"]);
+    assert_eq!(alpha["verify"].as_str(), Some("alpha-crown"), "{alpha}");
+    for (a, b) in rows(&alpha).iter().zip(&ver) {
+        assert!(f(a, "verified") >= *b && f(a, "verified") <= f(a, "accuracy") + 1e-12, "{alpha}");
+    }
     // --verify none: no verified column; a bound for L2 is refused by name.
     let none = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01", "--verify", "none"]);
     assert!(rows(&none).iter().all(|x| x.get("verified").is_none()), "{none}");

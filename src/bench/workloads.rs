@@ -52,8 +52,8 @@ pub fn w3(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResul
     Ok(result("w3", "PGD-40 (random start) at eps 0.1 + evaluation", t, y.len(), y.len() as f64 * per / 1e9))
 }
 
-/// W10 (IBP) and W11 (CROWN): margin lower bounds of every test image at L-inf eps 0.02
-/// (the certified judge's bounds, [`crate::certify`]).
+/// W10 (IBP), W11 (CROWN) and W12 (alpha-CROWN): margin lower bounds of the given test images
+/// at L-inf eps 0.02 (the certified judge's bounds, [`crate::certify`]).
 pub fn certify(
     model: &Mlp,
     x: &[f32],
@@ -74,10 +74,19 @@ pub fn certify(
     let (d, h, c) = (model.config.input as f64, model.config.hidden as f64, model.config.classes as f64);
     // IBP: the first layer's two products (2dh each) and the output layer; CROWN adds the
     // back-substitution W1·A (2dhc).
-    let per = 4.0 * d * h + 4.0 * h * c + if method == Method::Crown { 2.0 * d * h * c } else { 0.0 };
+    // alpha-CROWN: CROWN's product again for the tuned slopes, and two products (2dhc each)
+    // per search step.
+    let per = 4.0 * d * h
+        + 4.0 * h * c
+        + match method {
+            Method::Ibp => 0.0,
+            Method::Crown => 2.0 * d * h * c,
+            Method::AlphaCrown => (4.0 + 4.0 * crate::certify::bounds::ALPHA_STEPS as f64) * d * h * c,
+        };
     let (name, what) = match method {
         Method::Ibp => ("w10", "IBP margin bounds at eps 0.02"),
         Method::Crown => ("w11", "CROWN margin bounds at eps 0.02"),
+        Method::AlphaCrown => ("w12", "alpha-CROWN margin bounds at eps 0.02"),
     };
     Ok(result(name, what, t, y.len(), y.len() as f64 * per / 1e9))
 }

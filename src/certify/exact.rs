@@ -183,6 +183,12 @@ impl Margin<'_> {
         }
     }
 
+    /// The proven lower bound of the root LP (the triangle relaxation, no unit split);
+    /// `None` when the solver cannot settle it.
+    pub fn relaxation(&self) -> Option<f64> {
+        self.solve(&vec![0i8; self.net.h]).map(|s| s.bound)
+    }
+
     /// The minimum margin over the box, to within `tol` (proven lower bound, attained upper
     /// bound), by branch and bound; `None` when an LP could not be settled.
     pub fn minimum(&self, tol: f64) -> Option<Minimum> {

@@ -351,8 +351,10 @@ pub enum MethodArg {
     Ibp,
     /// CROWN (Zhang et al. 2018): linear ReLU relaxations back-substituted to the input.
     Crown,
-    /// CROWN, then complete verification of every image still unknown: branch and bound
-    /// over the hidden units, each node a linear program (--time-limit per image).
+    /// alpha-CROWN (Xu et al. 2021): CROWN with each margin's lower slopes optimised.
+    AlphaCrown,
+    /// alpha-CROWN, then complete verification of every image still unknown: branch and
+    /// bound over the hidden units, each node a linear program (--time-limit per image).
     Exact,
 }
 
@@ -360,7 +362,8 @@ impl From<MethodArg> for redblue::certify::Method {
     fn from(m: MethodArg) -> Self {
         match m {
             MethodArg::Ibp => Self::Ibp,
-            MethodArg::Crown | MethodArg::Exact => Self::Crown,
+            MethodArg::Crown => Self::Crown,
+            MethodArg::AlphaCrown | MethodArg::Exact => Self::AlphaCrown,
         }
     }
 }
@@ -458,6 +461,8 @@ pub enum VerifyArg {
     Ibp,
     /// CROWN.
     Crown,
+    /// alpha-CROWN (slower, tighter).
+    AlphaCrown,
 }
 
 #[derive(Args, Debug)]
@@ -531,6 +536,8 @@ pub enum Workload {
     W10,
     /// CROWN margin bounds of the 10k test images at eps 0.02.
     W11,
+    /// alpha-CROWN margin bounds of the first 1k test images at eps 0.02.
+    W12,
 }
 
 #[derive(Args, Debug)]
@@ -543,7 +550,7 @@ pub struct BenchArgs {
     /// Timed runs per workload (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Model for W2/W3/W10/W11 (default: a 1-epoch model trained first, not timed).
+    /// Model for W2/W3/W10/W11/W12 (default: a 1-epoch model trained first, not timed).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Print JSON instead of a table.

@@ -31,7 +31,7 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
     let d = load_data(&a.data)?;
     let r: WorkloadResult = match a.workload {
         Workload::W1 => workloads::w1(&d.train.images, &d.train.labels, a.runs)?,
-        Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 => {
+        Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 | Workload::W12 => {
             let model = match &a.model {
                 Some(p) => model_file::load(p)?.0,
                 None => {
@@ -44,6 +44,11 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
                 Workload::W2 => workloads::w2(&model, x, y, a.runs)?,
                 Workload::W10 => workloads::certify(&model, x, y, a.runs, redblue::certify::Method::Ibp)?,
                 Workload::W11 => workloads::certify(&model, x, y, a.runs, redblue::certify::Method::Crown)?,
+                Workload::W12 => {
+                    let n = 1000.min(d.test.n);
+                    let x = &x[..n * d.test.image_len()];
+                    workloads::certify(&model, x, &y[..n], a.runs, redblue::certify::Method::AlphaCrown)?
+                }
                 _ => {
                     let n = 1000.min(d.test.n);
                     workloads::w3(&model, &x[..n * d.test.image_len()], &y[..n], a.runs)?
@@ -114,9 +119,9 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     crate::check_data_flags(&a.data, g)?;
     match a.workload {
         Workload::Peak | Workload::W1 | Workload::W5 => {
-            g.refuse(&["model"], "with this --workload (only w2, w3, w10 and w11 take a model)")?
+            g.refuse(&["model"], "with this --workload (only w2, w3, w10, w11 and w12 take a model)")?
         }
-        Workload::All | Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 => {}
+        Workload::All | Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 | Workload::W12 => {}
     }
     if a.workload == Workload::W5 {
         g.refuse(&["runs"], "with --workload w5 (one full reproduction, timed once)")?;
@@ -128,7 +133,7 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     }
     let p: Peak = serde_json::from_value(child(&a, "peak")?)?;
     let mut rows: Vec<WorkloadResult> = Vec::new();
-    for w in ["w1", "w2", "w3", "w10", "w11"] {
+    for w in ["w1", "w2", "w3", "w10", "w11", "w12"] {
         eprintln!("running {w} ({} timed runs)...", a.runs);
         rows.push(serde_json::from_value(child(&a, w)?)?);
     }

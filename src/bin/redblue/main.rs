@@ -482,6 +482,7 @@ fn verify_method(v: VerifyArg, norm: Norm, g: &Given<'_>) -> Result<Option<redbl
         VerifyArg::None => return Ok(None),
         VerifyArg::Ibp => redblue::certify::Method::Ibp,
         VerifyArg::Crown => redblue::certify::Method::Crown,
+        VerifyArg::AlphaCrown => redblue::certify::Method::AlphaCrown,
     };
     if norm != Norm::Linf {
         if g.has("verify") {
