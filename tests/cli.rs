@@ -740,11 +740,17 @@ fn eval_reports_verified_accuracy_the_certify_judge_agrees_with() {
     for (a, b) in rows(&alpha).iter().zip(&ver) {
         assert!(f(a, "verified") >= *b && f(a, "verified") <= f(a, "accuracy") + 1e-12, "{alpha}");
     }
-    // --verify none: no verified column; a bound for L2 is refused by name.
+    // --verify none: no verified column.
     let none = w.eval_json(&m, &["--attack", "fgsm", "--eps", "0.01", "--verify", "none"]);
     assert!(rows(&none).iter().all(|x| x.get("verified").is_none()), "{none}");
-    let l2 = ["--model", ms, "--attack", "pgd", "--norm", "l2", "--eps", "1", "--verify", "crown"];
-    w.run(&["eval"], &l2).fails_with(&["--verify crown", "L-inf"]);
+    // L2 balls: the interval holds, and a ball is verified at least as often as the L-inf
+    // box of the same radius that holds it.
+    let l2 = w.eval_json(&m, &["--attack", "pgd", "--norm", "l2", "--eps", "0.1,0.5", "--verify", "crown"]);
+    let box_ = w.eval_json(&m, &["--attack", "pgd", "--eps", "0.1,0.5", "--verify", "crown"]);
+    for (a, b) in rows(&l2).iter().zip(rows(&box_)) {
+        assert!(f(a, "verified") <= f(a, "accuracy") + 1e-12 && f(a, "verified") >= f(b, "verified"), "{l2}\n{box_}");
+    }
+    assert!(f(&rows(&l2)[2], "verified") > f(&rows(&box_)[2], "verified"), "{l2}\n{box_}");
 }
 
 #[test]

@@ -333,7 +333,6 @@ const CASES: &[(&str, &[&str])] = &[
     // --- eval: the judge, clean evaluation, flags without effect.
     ("eval --model {model} --adv {missing}", &["no-such-file.safetensors"]),
     ("eval --model {model} --adv {flat-adv} --eps 0.1 --verify ibp", &["--verify has no effect with --adv"]),
-    ("eval --model {model} --attack pgd --norm l2 --eps 1 --verify crown", &["--verify crown", "L-inf balls"]),
     ("eval --model {model} --attack fgsm --eps 0.1 --verify exact", &["invalid value 'exact'", "--verify"]),
     ("eval --model {model} --adv {truncated}", &["truncated.safetensors", "truncated"]),
     ("eval --model {model} --adv {model}", &["model.safetensors", "no tensor \"images\"", "looks like a model file"]),

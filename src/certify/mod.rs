@@ -11,7 +11,7 @@ pub mod bounds;
 pub mod exact;
 pub mod judge;
 
-pub use bounds::{f32_margin_error, f32_margin_errors, margin_lower_bounds, Method};
+pub use bounds::{f32_margin_error, f32_margin_errors, margin_bounds, margin_lower_bounds, Method};
 pub use judge::{certify, CertRow, Certification, CertifyConfig, ExactStats, Status};
 
 /// Which images are verified: every wrong class's margin bound (`[n, classes]`, as
@@ -32,12 +32,27 @@ pub fn verified_accuracy(
     bounds: Option<(f32, f32)>,
     method: Method,
 ) -> f64 {
+    verified_accuracy_in(model, x, y, crate::attack::Norm::Linf, eps, bounds, method)
+}
+
+/// [`verified_accuracy`] over the `norm` ball (see [`margin_bounds`]). The f32 rounding
+/// allowance is the L-inf box's, which holds the ball.
+pub fn verified_accuracy_in(
+    model: &crate::model::Mlp,
+    x: &[f32],
+    y: &[u8],
+    norm: crate::attack::Norm,
+    eps: f64,
+    bounds: Option<(f32, f32)>,
+    method: Method,
+) -> f64 {
     use crate::model::Classifier;
     let c = model.num_classes();
     let ok: Vec<bool> = if eps == 0.0 {
         judge::predictions(model, x, y.len(), c).iter().zip(y).map(|(&p, &l)| p == usize::from(l)).collect()
     } else {
-        let lower = margin_lower_bounds(model, x, y, eps, bounds, method);
+        let lower = margin_bounds(model, x, y, norm, eps, bounds, method);
+        // The box of radius eps holds the L2 ball; past the pixel range it is the range.
         verified_each(&lower, c, &f32_margin_errors(model, x, y, eps, bounds))
     };
     judge::share(ok.iter().filter(|&&k| k).count(), y.len())

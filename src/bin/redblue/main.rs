@@ -475,26 +475,14 @@ fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The bound for `eval`'s verified column: the default one only where a bound exists for
-/// the norm, a requested one refused where none does.
-fn verify_method(v: VerifyArg, norm: Norm, g: &Given<'_>) -> Result<Option<redblue::certify::Method>> {
-    let method = match v {
-        VerifyArg::None => return Ok(None),
-        VerifyArg::Ibp => redblue::certify::Method::Ibp,
-        VerifyArg::Crown => redblue::certify::Method::Crown,
-        VerifyArg::AlphaCrown => redblue::certify::Method::AlphaCrown,
-    };
-    if norm != Norm::Linf {
-        if g.has("verify") {
-            bail!(
-                "--verify {}: the bounds are for L-inf balls; use --verify none with --norm {}",
-                method.name(),
-                norm.name()
-            );
-        }
-        return Ok(None);
+/// The bound for `eval`'s verified column (every bound covers both norms).
+fn verify_method(v: VerifyArg) -> Option<redblue::certify::Method> {
+    match v {
+        VerifyArg::None => None,
+        VerifyArg::Ibp => Some(redblue::certify::Method::Ibp),
+        VerifyArg::Crown => Some(redblue::certify::Method::Crown),
+        VerifyArg::AlphaCrown => Some(redblue::certify::Method::AlphaCrown),
     }
-    Ok(Some(method))
 }
 
 fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
@@ -644,10 +632,12 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     &a.model,
                 )?;
                 bar.finish();
-                if let Some(method) = verify_method(a.verify, norm_of(&a.opts), g)? {
+                if let Some(method) = verify_method(a.verify) {
                     let bounds = (clip_of(&a.opts) == ClipMode::Clipped).then_some(model.bounds());
+                    let norm = norm_of(&a.opts);
                     for r in &mut s.rows {
-                        r.verified = Some(redblue::certify::verified_accuracy(&model, x, y, r.eps, bounds, method));
+                        let v = redblue::certify::verified_accuracy_in(&model, x, y, norm, r.eps, bounds, method);
+                        r.verified = Some(v);
                     }
                     out["verify"] = method.name().into();
                     notes.push(format!(
