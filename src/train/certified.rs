@@ -44,6 +44,16 @@ pub enum CertMethod {
     CrownIbp,
 }
 
+impl CertMethod {
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertMethod::Ibp => "ibp",
+            CertMethod::CrownIbp => "crown-ibp",
+        }
+    }
+}
+
 /// Certified (bound-based) training settings, recorded in the model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertTraining {

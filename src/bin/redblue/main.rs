@@ -302,8 +302,12 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
             serde_json::to_string_pretty(&serde_json::json!({"out": a.out, "test": clean, "train_seconds": secs}))?
         );
     } else {
+        let how = match &cfg.certified {
+            Some(c) => format!(" with certified training ({} at eps {})", c.method.name(), c.eps),
+            None => String::new(),
+        };
         println!(
-            "trained {} epochs in {:.1}s ({:.1}s/epoch); test accuracy {:.4}, confidence {:.4}; saved {}",
+            "trained {} epochs{how} in {:.1}s ({:.1}s/epoch); test accuracy {:.4}, confidence {:.4}; saved {}",
             cfg.epochs,
             secs,
             secs / cfg.epochs as f64,
