@@ -14,6 +14,13 @@
 //!   `m_j = v·hc - |v|·hr + b2_y - b2_j` with `v = W2[:,y] - W2[:,j]`, which is tighter than
 //!   bounding the logits one by one.
 //!
+//! **CROWN-IBP** (Zhang et al., "Towards Stable and Efficient Training of Verifiably Robust
+//! Neural Networks", ICLR 2020, arXiv:1906.06316) keeps IBP's intervals for the first layer
+//! (exact here) and bounds the margin by CROWN's back-substitution through the ReLUs (chord
+//! above for negative coefficients, adaptive slope below); the worst case is
+//! `β·CROWN + (1-β)·IBP`, `β` ramping from 1 to 0 with `eps` (the paper's schedule), so the
+//! costlier CROWN pass runs only during the ramp.
+//!
 //! The worst-case logits are `-m` (with `m_y = 0`); the training loss is
 //! `κ·CE(clean) + (1-κ)·CE(-m)`, with the published schedule: `eps` and `κ` stay at `0` and
 //! `1` for a warm-up, then `eps` ramps linearly to the training budget while `κ` ramps to its
@@ -23,7 +30,7 @@
 //! differences of an independent f64 implementation of the bound.
 //!
 //! What this trains for is checked by the certified judge ([`crate::certify`]), which bounds
-//! the trained model with sound, outward-rounded IBP/CROWN or decides it exactly; the bound in
+//! the trained model with sound, outward-rounded bounds or decides it exactly; the bound in
 //! training is plain f32 arithmetic, as it only needs to be a good loss.
 
 use crate::error::{check_eps, Error, Result};
