@@ -820,10 +820,9 @@ fn certify_reports_intervals_and_checked_counterexamples() {
     let t = w.run(&["certify"], &args[..args.len() - 1]);
     assert!(t.ok().stdout.contains("robust accuracy in"), "{}", t.stdout);
 
-    // Refused: an L2 norm, a target, an unknown status-file kind, the model as the output,
-    // a negative budget, an existing file without --force.
+    // Refused: a target, an unknown status-file kind, the model as the output, a negative
+    // budget, an existing file without --force (L2 balls: see the next test).
     for (extra, needle) in [
-        (vec!["--norm", "l2"], "--norm"),
         (vec!["--target", "3"], "--target"),
         (vec!["--out", "s.txt"], ".json or .safetensors"),
         (vec!["--out", ms, "--force"], "--out"),
@@ -875,4 +874,25 @@ fn certified_training_is_recorded_and_raises_the_verified_accuracy() {
     };
     let (vp, vc) = (verified(&plain), verified(&cert));
     assert!(vc > vp + 0.15, "certified {vc} vs plain {vp}");
+}
+
+#[test]
+fn certify_judges_l2_balls_like_eval_and_refuses_the_exact_verifier_there() {
+    let w = world();
+    let m = w.train("m.safetensors", 0);
+    let ms = m.to_str().unwrap();
+    let args = ["--model", ms, "--eps", "0.3,1", "--norm", "l2", "--attack", "pgd", "--json"];
+    let v = w.run(&["certify"], &args).ok().json();
+    assert_eq!(v["norm"].as_str(), Some("l2"), "{v}");
+    let ver: Vec<f64> = rows(&v).iter().map(|x| f(x, "verified_accuracy")).collect();
+    for x in rows(&v) {
+        assert!(f(x, "verified_accuracy") <= f(x, "attacked_accuracy") + 1e-12, "{x}");
+    }
+    // The same bound on the same images as eval's verified column.
+    let e = w.eval_json(&m, &["--attack", "pgd", "--norm", "l2", "--eps", "0.3,1", "--verify", "crown"]);
+    let ev: Vec<f64> = rows(&e).iter().map(|x| f(x, "verified")).collect();
+    assert_eq!(ver, ev, "certify {v}\neval {e}");
+    assert!(ver[1] > 0.0 && ver[1] >= ver[2], "{ver:?}");
+    let exact = ["--model", ms, "--eps", "0.3", "--norm", "l2", "--method", "exact"];
+    w.run(&["certify"], &exact).fails_with(&["--method exact", "--norm l2", "L-inf boxes"]);
 }

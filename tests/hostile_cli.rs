@@ -221,6 +221,8 @@ const CASES: &[(&str, &[&str])] = &[
     ("train --epochs 1 --out {new} --cache-dir {folder}", &["--cache-dir has no effect"]),
     ("train --adv-weight 0.3 --out {new}", &["--adv-eps"]),
     ("train --cert-eps 0.1 --out {new}", &["--certified"]),
+    ("certify --model {model} --eps 0.5 --norm l2 --method exact", &["--method exact", "L-inf boxes"]),
+    ("certify --model {model} --eps 100 --norm l2", &["--eps", "100"]),
     ("train --epochs 5 --lr-drops 3,2 --out {new}", &["--lr-drops", "increasing"]),
     ("train --epochs 5 --lr-drops 5 --out {new}", &["--lr-drops", "between 1 and 4"]),
     ("train --lr-drops x --out {new}", &["--lr-drops", "invalid"]),

@@ -1,7 +1,7 @@
 //! The certified judge: per image and budget, a status that is proven either way where
 //! possible, and robust accuracy as the interval `[verified, attacked]`.
 //!
-//! - **verified**: every wrong class's margin lower bound ([`super::margin_lower_bounds`])
+//! - **verified**: every wrong class's margin lower bound ([`super::margin_bounds`])
 //!   exceeds a bound on the f32 forward pass's rounding error over the image's threat set
 //!   ([`super::f32_margin_errors`]), so no
 //!   point of the threat set changes the model's f32 prediction (at eps 0 the threat set is
@@ -15,7 +15,7 @@
 //! An image both verified and falsified would mean a bound or the judge is wrong: that is an
 //! error, never a result. So `verified <= attacked <= clean` holds by construction.
 
-use super::{f32_margin_errors, margin_lower_bounds, verified_each, Method};
+use super::{f32_margin_errors, margin_bounds, verified_each, Method};
 use crate::attack::{Attack, Norm};
 use crate::error::{Error, Result};
 use crate::eval::sweep::{self, SweepConfig};
@@ -58,7 +58,7 @@ impl Status {
 /// One budget's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertRow {
-    /// L-inf radius in pixel units.
+    /// Radius in pixel units (of the attack's norm).
     pub eps: f64,
     /// Images judged.
     pub images: usize,
@@ -120,7 +120,7 @@ pub struct Certification {
 /// How to judge.
 #[derive(Clone, Debug)]
 pub struct CertifyConfig {
-    /// L-inf budgets (pixel units); 0 gives the clean verdict.
+    /// Budgets (pixel units, in the attack's norm); 0 gives the clean verdict.
     pub eps: Vec<f64>,
     /// Which bound verifies.
     pub method: Method,
@@ -132,7 +132,7 @@ pub struct CertifyConfig {
 }
 
 /// Judges `model` on `x` (`[n, input]`) with labels `y`: bounds by `cfg.method`, attacks by
-/// `attack` (an L-inf attack; the strongest available is `auto`). `progress(done, total)`
+/// `attack` (whose norm, L-inf or L2, sets the ball; the strongest available is `auto`). `progress(done, total)`
 /// counts attacked batches over all budgets.
 pub fn certify(
     model: &Mlp,
@@ -142,14 +142,15 @@ pub fn certify(
     cfg: &CertifyConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Certification> {
-    if attack.norm() != Norm::Linf {
+    let norm = attack.norm();
+    if norm != Norm::Linf && cfg.exact.is_some() {
         return Err(Error::param(
             "--norm",
-            attack.norm().name(),
-            "the bounds are for L-inf balls; use an L-inf attack",
+            norm.name(),
+            "the complete verifier's linear programs are over L-inf boxes; use --method ibp, crown or alpha-crown for L2 balls",
         ));
     }
-    let eps = sweep::eps_list(&cfg.eps, 1.0)?;
+    let eps = sweep::eps_list(&cfg.eps, norm.max_eps(model.input_dim()))?;
     if let Some(limit) = cfg.exact {
         if !(limit.is_finite() && limit > 0.0) {
             return Err(Error::param("--time-limit", limit, "must be a positive number of seconds"));
@@ -173,7 +174,7 @@ pub fn certify(
     for (k, &e) in eps.iter().enumerate() {
         let t = Instant::now();
         // At eps 0 no bound is needed (and the complete verifier never runs).
-        let lower = if e == 0.0 { Vec::new() } else { margin_lower_bounds(model, x, y, e, bounds, cfg.method) };
+        let lower = if e == 0.0 { Vec::new() } else { margin_bounds(model, x, y, norm, e, bounds, cfg.method) };
         let tolerances = f32_margin_errors(model, x, y, e, bounds);
         let tolerance = tolerances.iter().copied().fold(0.0f64, f64::max);
         // At eps 0 the threat set is the clean image alone, whose f32 prediction is known.
@@ -188,7 +189,10 @@ pub fn certify(
                 progress(base + done, eps.len() * batches)
             })?;
             for (a, o) in adv.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                pull_inside(a, o, e, bounds);
+                match norm {
+                    Norm::Linf => pull_inside(a, o, e, bounds),
+                    Norm::L2 => pull_inside_l2(a, o, e, bounds),
+                }
             }
             adv
         };
@@ -335,6 +339,28 @@ pub fn pull_inside(adv: &mut [f32], clean: &[f32], eps: f64, bounds: Option<(f32
     }
 }
 
+/// [`pull_inside`] for the L2 ball: the image clamped to `bounds` (non-finite pixels reset to
+/// the clean ones), then its perturbation shrunk until its length, in f64 from the f32
+/// pixels, is at most `eps` (the clean image itself if that does not settle).
+pub fn pull_inside_l2(adv: &mut [f32], clean: &[f32], eps: f64, bounds: Option<(f32, f32)>) {
+    let (lo, hi) = bounds.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+    for (a, &o) in adv.iter_mut().zip(clean) {
+        *a = if a.is_finite() { a.clamp(lo, hi) } else { o };
+    }
+    for _ in 0..64 {
+        let dist = adv.iter().zip(clean).map(|(&a, &o)| (f64::from(a) - f64::from(o)).powi(2)).sum::<f64>().sqrt();
+        if dist <= eps {
+            return;
+        }
+        let scale = eps / dist * (1.0 - 1e-6);
+        for (a, &o) in adv.iter_mut().zip(clean) {
+            // Toward the clean pixel, which is inside the bounds: the clamp only moves closer.
+            *a = ((f64::from(o) + (f64::from(*a) - f64::from(o)) * scale) as f32).clamp(lo, hi);
+        }
+    }
+    adv.copy_from_slice(clean);
+}
+
 /// The f32 next to `v` in the direction of `o` (`v != o`).
 fn step_toward(v: f32, o: f32) -> f32 {
     if v == 0.0 {
@@ -350,6 +376,25 @@ fn step_toward(v: f32, o: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn l2_counterexamples_are_pulled_inside_the_ball_and_the_bounds() {
+        let clean = [0.2f32, 0.9, 0.5, 0.0];
+        for eps in [0.05, 0.3, 1.0, 3.0] {
+            let mut adv = [0.9f32, -0.4, f32::NAN, 0.7];
+            pull_inside_l2(&mut adv, &clean, eps, Some((0.0, 1.0)));
+            let dist: f64 =
+                adv.iter().zip(&clean).map(|(&a, &o)| (f64::from(a) - f64::from(o)).powi(2)).sum::<f64>().sqrt();
+            assert!(dist <= eps, "eps {eps}: {dist}");
+            assert!(adv.iter().all(|v| (0.0..=1.0).contains(v)), "{adv:?}");
+            // Not collapsed onto the clean image: the shrink keeps most of the budget.
+            assert!(dist > 0.9 * eps.min(1.0), "eps {eps}: {dist}");
+        }
+        // Inside already: untouched.
+        let mut inside = [0.25f32, 0.85, 0.5, 0.05];
+        pull_inside_l2(&mut inside, &clean, 1.0, Some((0.0, 1.0)));
+        assert_eq!(inside, [0.25f32, 0.85, 0.5, 0.05]);
+    }
 
     #[test]
     fn one_float_step_toward_a_target() {

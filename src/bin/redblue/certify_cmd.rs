@@ -32,13 +32,16 @@ fn out_kind(p: &Path) -> Result<OutKind> {
 pub fn cmd_certify(a: CertifyArgs, g: &Given<'_>) -> Result<()> {
     check_data_flags(&a.data, g)?;
     check_batch(&a.subset)?;
-    g.refuse(&["norm"], "with certify (its bounds are for L-inf balls)")?;
     g.refuse(&["target"], "with certify (a certificate covers every wrong class)")?;
     let exact = a.method == MethodArg::Exact;
     if !exact {
         g.refuse(&["time_limit"], "without --method exact")?;
     }
-    let eps = redblue::eval::sweep::eps_list(&a.eps, 1.0)?;
+    let norm = crate::norm_of(&a.opts);
+    if exact && norm != redblue::attack::Norm::Linf {
+        bail!("--method exact with --norm {}: the complete verifier's linear programs are over L-inf boxes; use --method ibp, crown or alpha-crown for L2 balls", norm.name());
+    }
+    let eps = redblue::eval::sweep::eps_list(&a.eps, norm.max_eps(usize::MAX))?;
     let attack = make_attack(a.attack, &a.opts, g)?;
     let out = match &a.out {
         Some(p) => Some((out_kind(p)?, Output::reserve("--out", p, a.force, &[&a.model])?)),
@@ -77,7 +80,7 @@ pub fn cmd_certify(a: CertifyArgs, g: &Given<'_>) -> Result<()> {
         "time_limit": cfg.exact,
         "attack": attack.name(),
         "attack_params": attack.params(),
-        "norm": "linf",
+        "norm": norm.name(),
         "clip": cfg.attack.clip.name(),
         "seed": cfg.attack.seed,
         "eval_batch": cfg.attack.batch_size,
