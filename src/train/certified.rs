@@ -91,8 +91,15 @@ impl CertTraining {
     /// Rejects impossible settings with a specific error.
     pub fn validate(&self, epochs: usize) -> Result<()> {
         check_eps("--cert-eps", self.eps, 1.0)?;
-        if !(self.kappa.is_finite() && (0.0..=1.0).contains(&self.kappa)) {
-            return Err(Error::param("--cert-kappa", self.kappa, "must be a number in [0, 1]"));
+        if self.eps == 0.0 {
+            return Err(Error::param("--cert-eps", self.eps, "must be > 0 (at eps 0 the bound is the clean loss)"));
+        }
+        if !(self.kappa.is_finite() && (0.0..1.0).contains(&self.kappa)) {
+            return Err(Error::param(
+                "--cert-kappa",
+                self.kappa,
+                "must be a number in [0, 1) (at 1 the bound never enters the loss)",
+            ));
         }
         for (name, v) in [("--cert-warmup", self.warmup_epochs), ("--cert-ramp", self.ramp_epochs)] {
             if !(v.is_finite() && v >= 0.0) {
@@ -626,6 +633,8 @@ mod tests {
             CertTraining { eps: f64::NAN, ..t.clone() },
             CertTraining { eps: -0.1, ..t.clone() },
             CertTraining { kappa: 1.5, ..t.clone() },
+            CertTraining { kappa: 1.0, ..t.clone() },
+            CertTraining { eps: 0.0, ..t.clone() },
             CertTraining { ramp_epochs: -1.0, ..t.clone() },
         ] {
             assert!(bad.validate(10).is_err(), "{bad:?}");
