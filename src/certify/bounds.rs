@@ -365,7 +365,7 @@ fn l2_first_layer(net: &Net, xs: &[f32], eps: f64) -> Vec<(Vec<f64>, Vec<f64>)> 
 fn crown_finish_l2(net: &Net, r: &Relaxed, g: &[f64], stride: usize, x0: &[f32], eps: f64, y: usize) -> Vec<f64> {
     let (d, h, c) = (net.d, net.h, net.c);
     let gh = gamma(h + 2);
-    let col: Vec<f64> = (0..c).map(|j| (0..h).map(|k| r.a[k * c + j].abs()).sum::<f64>() * (1.0 + gh)).collect();
+    let col = r.column_mass(h, c, gh);
     let rowmax_l2 = l2_up(net.w1_rowmax.iter().copied());
     let (mut lin, mut lmag) = (vec![0.0f64; c], vec![0.0f64; c]);
     let mut xw = 0.0f64;
@@ -533,6 +533,14 @@ struct Relaxed {
     kmag: Vec<f64>,
 }
 
+impl Relaxed {
+    /// Per margin `j`, `sum_k |A_kj|` widened by `1 + gh`: with `max_k |W1_ik|` it bounds the
+    /// rounding of `G = W1·A`.
+    fn column_mass(&self, h: usize, c: usize, gh: f64) -> Vec<f64> {
+        (0..c).map(|j| (0..h).map(|k| self.a[k * c + j].abs()).sum::<f64>() * (1.0 + gh)).collect()
+    }
+}
+
 fn crown_relax(net: &Net, zl: &[f64], zu: &[f64], y: usize, alpha: Option<&[f64]>) -> Relaxed {
     let (h, c) = (net.h, net.c);
     // Per class j: m_j >= sum_k A[k, j] z_k + konst_j, with A[k, j] = v_jk * slope_jk.
@@ -578,7 +586,7 @@ fn crown_finish(net: &Net, r: &Relaxed, g: &[f64], stride: usize, l0: &[f64], u0
     let (d, h, c) = (net.d, net.h, net.c);
     let gh = gamma(h + 2);
     // |G_ij - exact| <= gamma(h)·sum_k |W1_ik||A_kj| <= gamma(h)·max_k |W1_ik|·sum_k |A_kj|.
-    let col: Vec<f64> = (0..c).map(|j| (0..h).map(|k| r.a[k * c + j].abs()).sum::<f64>() * (1.0 + gh)).collect();
+    let col = r.column_mass(h, c, gh);
     let mut lin = vec![0.0f64; c];
     let (mut lmag, mut xw) = (vec![0.0f64; c], 0.0f64);
     for i in 0..d {

@@ -131,6 +131,22 @@ pub struct CertifyConfig {
     pub exact: Option<f64>,
 }
 
+/// Refuses a norm the complete verifier cannot judge: its linear programs are over L-inf
+/// boxes (the bounds alone cover L2 balls too).
+pub fn exact_supports(norm: Norm) -> Result<()> {
+    match norm {
+        Norm::Linf => Ok(()),
+        other => Err(Error::param(
+            "--norm",
+            other.name(),
+            format!(
+                "--method exact with --norm {}: the complete verifier's linear programs are over L-inf boxes; use --method ibp, crown or alpha-crown for L2 balls",
+                other.name()
+            ),
+        )),
+    }
+}
+
 /// Judges `model` on `x` (`[n, input]`) with labels `y`: bounds by `cfg.method`, attacks by
 /// `attack` (whose norm, L-inf or L2, sets the ball; the strongest available is `auto`). `progress(done, total)`
 /// counts attacked batches over all budgets.
@@ -143,12 +159,8 @@ pub fn certify(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Certification> {
     let norm = attack.norm();
-    if norm != Norm::Linf && cfg.exact.is_some() {
-        return Err(Error::param(
-            "--norm",
-            norm.name(),
-            "the complete verifier's linear programs are over L-inf boxes; use --method ibp, crown or alpha-crown for L2 balls",
-        ));
+    if cfg.exact.is_some() {
+        exact_supports(norm)?;
     }
     let eps = sweep::eps_list(&cfg.eps, norm.max_eps(model.input_dim()))?;
     if let Some(limit) = cfg.exact {

@@ -38,8 +38,8 @@ pub fn cmd_certify(a: CertifyArgs, g: &Given<'_>) -> Result<()> {
         g.refuse(&["time_limit"], "without --method exact")?;
     }
     let norm = crate::norm_of(&a.opts);
-    if exact && norm != redblue::attack::Norm::Linf {
-        bail!("--method exact with --norm {}: the complete verifier's linear programs are over L-inf boxes; use --method ibp, crown or alpha-crown for L2 balls", norm.name());
+    if exact {
+        redblue::certify::judge::exact_supports(norm)?; // before the data is loaded
     }
     let eps = redblue::eval::sweep::eps_list(&a.eps, norm.max_eps(usize::MAX))?;
     let attack = make_attack(a.attack, &a.opts, g)?;
