@@ -1,5 +1,5 @@
 //! Complete verification of a one-hidden-layer ReLU network: branch and bound over hidden
-//! units, each node a linear program.
+//! units, each node bounded by its linear program's Lagrangian dual.
 //!
 //! The margin `m(x) = sum_k a_k relu(z_k(x)) + c` (`a = W2[:, y] - W2[:, j]`, `z = x·W1 + b1`)
 //! is minimised over the input box. Stable units (`l_k >= 0` or `u_k <= 0` over the box) are
@@ -11,18 +11,23 @@
 //! (`z_k >= 0`, term `a_k z_k`) and inactive (`z_k <= 0`, term 0) halves makes it linear, so
 //! a node with every such unit split is an exact LP, and the search is complete (the branch
 //! and bound of Bunel et al., "A Unified View of Piecewise Linear Neural Network
-//! Verification", NeurIPS 2018, arXiv:1711.00455; split constraints as in beta-CROWN, Wang et
-//! al. 2021, arXiv:2103.06624, here enforced exactly by the LP). Nodes are taken lowest bound
-//! first; each split is the unit whose chord is loosest at the node's LP optimum; each LP
-//! optimum is a candidate counterexample.
+//! Verification", NeurIPS 2018, arXiv:1711.00455). A node with a concave unit still free is
+//! bounded by the dual of its LP with multipliers found by ascent ([`super::beta`], split
+//! constraints as in beta-CROWN, Wang et al. 2021, arXiv:2103.06624), far cheaper than
+//! the LP; a node with none free is solved as the exact LP. Nodes are
+//! taken lowest bound first; each split is the unit whose chord is loosest at the node's
+//! candidate point (the dual's minimising corner, or the LP's optimum), which is also
+//! checked as a counterexample.
 //!
 //! **Soundness.** The LPs go to Clarabel (an interior-point solver, pure Rust), whose answers
-//! are approximate. No answer is trusted as is: a node's lower bound is the Lagrangian of the
-//! solver's dual multipliers, `min over the box of (q + Gᵀλ)·v - λ·h`, which is a valid bound
-//! for any `λ >= 0`, computed with its rounding error bounded and subtracted; an infeasible
-//! node is pruned only when the solver's Farkas multipliers prove it the same way. A node the
-//! solver cannot settle stays open (the answer is then unknown, never verified).
+//! are approximate, and the ascent's multipliers are approximate too. No answer is trusted as
+//! is: a node's lower bound is the Lagrangian of the solver's (or the ascent's) multipliers,
+//! `min over the box of (q + Gᵀλ)·v - λ·h`, which is a valid bound for any `λ >= 0`, computed
+//! with its rounding error bounded and subtracted; an infeasible node is pruned only when the
+//! solver's Farkas multipliers prove it the same way. A node the solver cannot settle stays
+//! open (the answer is then unknown, never verified).
 
+use super::beta::{Dual, Multipliers, CHILD_STEPS, ROOT_STEPS};
 use super::bounds::{down, gamma, up, Net};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus};
@@ -76,6 +81,8 @@ pub struct Minimum {
 struct Node {
     bound: f64,
     splits: Vec<i8>,
+    /// The dual multipliers this node's bound came from (its children start there).
+    mult: Multipliers,
     /// The unit to split next and the LP's optimum, from this node's solve.
     branch: Option<usize>,
 }
@@ -96,6 +103,18 @@ impl Ord for Node {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         o.bound.total_cmp(&self.bound)
     }
+}
+
+/// One node's LP: variables `x` then one `r_k` per relaxed unit; objective `q·v + q0`
+/// (`objective_error` bounds its rounding); rows `G v <= g` loosened for rounding; the box.
+struct Lp {
+    relaxed: Vec<usize>,
+    q: Vec<f64>,
+    q0: f64,
+    objective_error: f64,
+    rows: Vec<(Vec<(usize, f64)>, f64)>,
+    vl: Vec<f64>,
+    vu: Vec<f64>,
 }
 
 /// One node's LP solution.
@@ -125,17 +144,20 @@ impl Margin<'_> {
     }
 
     /// Decides whether every point's margin exceeds `threshold`: branch and bound until
-    /// proven, until `is_counterexample` accepts an LP optimum, or until `deadline`.
+    /// proven, until `is_counterexample` accepts a node's candidate point, or until
+    /// `deadline`.
     pub fn above(
         &self,
         threshold: f64,
         deadline: Instant,
         is_counterexample: &mut dyn FnMut(&[f64]) -> bool,
     ) -> Outcome {
+        let dual = Dual::new(self);
         let root = vec![0i8; self.net.h];
+        let mut mult = dual.start(self);
         let mut heap = BinaryHeap::new();
         let mut open_unknown = false;
-        match self.solve(&root) {
+        match self.bound_node(&dual, &root, &mut mult, ROOT_STEPS) {
             None => return Outcome::Unknown,
             Some(s) => {
                 if let Some((x, _)) = &s.point {
@@ -143,7 +165,7 @@ impl Margin<'_> {
                         return Outcome::Counterexample(x.clone());
                     }
                 }
-                heap.push(Node { bound: s.bound, splits: root, branch: s.branch });
+                heap.push(Node { bound: s.bound, splits: root, branch: s.branch, mult });
             }
         }
         while let Some(node) = heap.pop() {
@@ -162,7 +184,8 @@ impl Margin<'_> {
             for side in [1i8, -1] {
                 let mut splits = node.splits.clone();
                 splits[k] = side;
-                let Some(s) = self.solve(&splits) else {
+                let mut mult = node.mult.clone();
+                let Some(s) = self.bound_node(&dual, &splits, &mut mult, CHILD_STEPS) else {
                     open_unknown = true;
                     continue;
                 };
@@ -172,7 +195,7 @@ impl Margin<'_> {
                     }
                 }
                 if s.bound <= threshold {
-                    heap.push(Node { bound: s.bound, splits, branch: s.branch });
+                    heap.push(Node { bound: s.bound, splits, branch: s.branch, mult });
                 }
             }
         }
@@ -192,11 +215,13 @@ impl Margin<'_> {
     /// The minimum margin over the box, to within `tol` (proven lower bound, attained upper
     /// bound), by branch and bound; `None` when an LP could not be settled.
     pub fn minimum(&self, tol: f64) -> Option<Minimum> {
+        let dual = Dual::new(self);
         let root = vec![0i8; self.net.h];
-        let s = self.solve(&root)?;
+        let mut mult = dual.start(self);
+        let s = self.bound_node(&dual, &root, &mut mult, ROOT_STEPS)?;
         let (mut argmin, mut upper) = s.point.clone()?;
         let mut heap = BinaryHeap::new();
-        heap.push(Node { bound: s.bound, splits: root, branch: s.branch });
+        heap.push(Node { bound: s.bound, splits: root, branch: s.branch, mult });
         let mut nodes = 1;
         // The lowest bound of the nodes closed without a split (exact LPs).
         let mut closed = f64::INFINITY;
@@ -212,7 +237,8 @@ impl Margin<'_> {
             for side in [1i8, -1] {
                 let mut splits = node.splits.clone();
                 splits[k] = side;
-                let s = self.solve(&splits)?;
+                let mut mult = node.mult.clone();
+                let s = self.bound_node(&dual, &splits, &mut mult, CHILD_STEPS)?;
                 nodes += 1;
                 if let Some((x, v)) = s.point {
                     if v < upper {
@@ -220,7 +246,7 @@ impl Margin<'_> {
                     }
                 }
                 if s.bound < upper - tol {
-                    heap.push(Node { bound: s.bound, splits, branch: s.branch });
+                    heap.push(Node { bound: s.bound, splits, branch: s.branch, mult });
                 } else {
                     closed = closed.min(s.bound); // dropped, but its bound still counts
                 }
@@ -230,9 +256,14 @@ impl Margin<'_> {
         Some(Minimum { lower: open.min(closed).min(upper), upper, argmin, nodes })
     }
 
-    /// Solves one node's LP; `None` when the solver settles nothing usable.
+    /// The slope of unit `k`'s chord, `u / (u - l)`, rounded up (a looser chord).
+    pub(crate) fn chord_slope(&self, k: usize) -> f64 {
+        up(up(self.zu[k]) / down(self.zu[k] - self.zl[k]))
+    }
+
+    /// One node's LP, its rows loosened for rounding.
     #[allow(clippy::needless_range_loop)] // index arithmetic over units, pixels and columns
-    fn solve(&self, splits: &[i8]) -> Option<Solved> {
+    fn lp(&self, splits: &[i8]) -> Lp {
         let (d, h) = (self.net.d, self.net.h);
         // Variables: x (d), then r_k for each free unstable unit with a_k != 0.
         let relaxed: Vec<usize> =
@@ -280,7 +311,7 @@ impl Margin<'_> {
                 rows.push((r, -self.net.b1[k]));
             } else {
                 // r_k - s (z_k - l_k) <= 0, s = u / (u - l) rounded up (a looser chord).
-                let s = up(up(self.zu[k]) / down(self.zu[k] - self.zl[k]));
+                let s = self.chord_slope(k);
                 let mut r = zrow(k, -s);
                 r.push((d + j, 1.0));
                 rows.push((r, s * (self.net.b1[k] - self.zl[k])));
@@ -311,6 +342,49 @@ impl Margin<'_> {
                 .sum();
             *rhs = up(*rhs + gamma(d + 4) * (mag + rhs.abs()) * 2.0);
         }
+        Lp { relaxed, q, q0, objective_error, rows, vl, vu }
+    }
+
+    /// The proven bound of the Lagrangian with row multipliers `lambda` (any, >= 0).
+    fn lagrangian_bound(&self, lp: &Lp, lambda: &[f64]) -> f64 {
+        let (val, err) = lagrangian(&lp.q, lp.q0, &lp.rows, lambda, &lp.vl, &lp.vu);
+        down(val - err - lp.objective_error)
+    }
+
+    /// Bounds one node: by the dual ascent ([`Dual`]) while a unit with a concave term is
+    /// free, and by the node's LP once none is (the LP is then exact). Each unit to split
+    /// next is the free concave unit whose chord is loosest at the candidate point (the
+    /// dual's minimising corner, or the LP's optimum); `None` when an LP is not settled.
+    fn bound_node(&self, dual: &Dual, splits: &[i8], mult: &mut Multipliers, steps: usize) -> Option<Solved> {
+        let h = self.net.h;
+        let free = |k: usize| splits[k] == 0 && self.branchable(k);
+        if !(0..h).any(free) {
+            return self.solve(splits);
+        }
+        let (_, corner) = dual.ascend(self, splits, mult, steps);
+        let bound = self.lagrangian_bound(&self.lp(splits), &dual.row_multipliers(self, splits, mult));
+        let z = self.preactivations(&corner);
+        let value = self.value_at(&z);
+        let branch = (0..h)
+            .filter(|&k| free(k))
+            .map(|k| {
+                let s = self.chord_slope(k);
+                let gap = (s * (z[k] - self.zl[k]) - z[k].max(0.0)).max(0.0);
+                // Ties (no gap at the corner) go to the chord with the largest intercept.
+                (k, -self.a[k] * (gap + 1e-3 * s * -self.zl[k]))
+            })
+            .max_by(|x, y| x.1.total_cmp(&y.1))
+            .map(|(k, _)| k);
+        let bound = if bound.is_nan() { f64::NEG_INFINITY } else { bound };
+        Some(Solved { bound, point: Some((corner, value)), branch })
+    }
+
+    /// Solves one node's LP; `None` when the solver settles nothing usable.
+    #[allow(clippy::needless_range_loop)] // index arithmetic over units, pixels and columns
+    fn solve(&self, splits: &[i8]) -> Option<Solved> {
+        let d = self.net.d;
+        let Lp { relaxed, q, q0, objective_error, rows, vl, vu } = self.lp(splits);
+        let nv = q.len();
         let m = rows.len();
         // Clarabel: A v + s = b, s >= 0, with the G rows first, then v <= vu, then -v <= -vl.
         let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); nv];
@@ -574,6 +648,55 @@ mod tests {
             branched += usize::from(got.nodes > 1);
         }
         assert!(branched > 30, "only {branched} problems needed a split");
+    }
+
+    /// The dual's node bounds (beta-CROWN's multipliers by projected ascent) never exceed
+    /// the node's exact minimum (brute force over the activation patterns its splits allow),
+    /// and with a long ascent they reach the node's LP bound, which is the best any
+    /// multipliers can give.
+    #[test]
+    fn dual_node_bounds_are_below_the_node_minimum_and_reach_its_lp() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let (mut nodes, mut reached, mut split_nodes) = (0, 0, 0);
+        for case in 0..600 {
+            let (net, a, c0, lo, hi) = random_problem(&mut rng);
+            let (zl, zu) = first_layer(&net, &[(lo.clone(), hi.clone())]).remove(0);
+            let m = Margin { net: &net, a: a.clone(), c: c0, lo: &lo, hi: &hi, zl: &zl, zu: &zu };
+            let branchable: Vec<usize> = (0..net.h).filter(|&k| m.branchable(k)).collect();
+            if branchable.is_empty() {
+                continue;
+            }
+            let mut splits = vec![0i8; net.h];
+            for &k in &branchable {
+                splits[k] = [0, 1, -1][rng.gen_range(0..3)];
+            }
+            if branchable.iter().all(|&k| splits[k] != 0) {
+                splits[branchable[0]] = 0; // keep one free: the dual's case
+            }
+            let dual = Dual::new(&m);
+            let mut p = dual.start(&m);
+            let got = m.bound_node(&dual, &splits, &mut p, 3000).expect("the dual always gives a bound");
+            // The node's region: every pattern whose split units agree with the splits.
+            let brute = (0..1u32 << net.h)
+                .filter(|&p| (0..net.h).all(|k| splits[k] == 0 || (splits[k] == 1) == (p >> k & 1 == 1)))
+                .filter_map(|p| pattern_minimum(&net, &a, c0, &lo, &hi, p))
+                .fold(f64::INFINITY, f64::min);
+            // (The reference LPs are solved to the solver's tolerance, about 1e-8.)
+            assert!(
+                got.bound <= brute + 1e-6 * (1.0 + brute.abs()),
+                "case {case}: dual {} above the node's minimum {brute}",
+                got.bound
+            );
+            let lp = m.solve(&splits).expect("the LP settles").bound;
+            assert!(got.bound <= lp + 1e-6 * (1.0 + lp.abs()), "case {case}: dual {} above the LP {lp}", got.bound);
+            if lp.is_finite() {
+                nodes += 1;
+                split_nodes += usize::from(splits.iter().any(|&s| s != 0));
+                reached += usize::from(lp - got.bound <= 1e-3 * (1.0 + lp.abs()));
+            }
+        }
+        assert!(split_nodes > 60, "only {split_nodes} nodes had a split");
+        assert!(reached * 10 >= nodes * 9, "the ascent reached the LP on {reached} of {nodes} nodes");
     }
 
     /// In two dimensions, a dense grid agrees with the minimum (no LP in the reference).

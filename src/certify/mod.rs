@@ -7,6 +7,7 @@
 //! intersected with the pixel box; an image is verified when every such bound exceeds the f32
 //! forward pass's possible rounding error.
 
+pub mod beta;
 pub mod bounds;
 pub mod exact;
 pub mod judge;
