@@ -21,6 +21,7 @@
 //! ([`super::exact`]), so a poor or rounded search can only weaken a bound, never make it
 //! unsound.
 
+use super::bounds::{down, gamma};
 use super::exact::Margin;
 
 /// Ascent steps for the root node and for each child (warm-started from its parent).
@@ -36,12 +37,20 @@ pub struct Dual {
     pub units: Vec<usize>,
     /// Their first-layer weights, `[d, units]`.
     w: Vec<f64>,
+    /// The same transposed, `[units, d]`.
+    wt: Vec<f64>,
     /// Each unit's position in `units`, or `usize::MAX`.
     pub pos: Vec<usize>,
     /// The stable active units' part of `g`, `[d]`.
     q_fixed: Vec<f64>,
+    /// The magnitudes of its terms, `sum_k |a_k W1[i, k]|`, `[d]`.
+    q_mag: Vec<f64>,
     /// `c` plus the stable active units' biases times `a`.
     c_fixed: f64,
+    /// The magnitudes of its terms.
+    c_mag: f64,
+    /// The stable active units' count (terms in `q_fixed`).
+    n_active: usize,
     /// The chord slope of each unit with `a_k < 0` (as the LP rounds it), else 0.
     slope: Vec<f64>,
 }
@@ -64,10 +73,12 @@ impl Dual {
         let nu = units.len();
         let mut w = vec![0.0; d * nu];
         let mut q_fixed = vec![0.0; d];
-        let mut c_fixed = m.c;
+        let mut q_mag = vec![0.0; d];
+        let (mut c_fixed, mut c_mag) = (m.c, m.c.abs());
         let active: Vec<usize> = (0..h).filter(|&k| m.zl[k] >= 0.0 && m.a[k] != 0.0).collect();
         for &k in &active {
             c_fixed += m.a[k] * m.net.b1[k];
+            c_mag += (m.a[k] * m.net.b1[k]).abs();
         }
         for i in 0..d {
             let row = &m.net.w1[i * m.net.h..(i + 1) * m.net.h];
@@ -75,9 +86,16 @@ impl Dual {
                 w[i * nu + u] = row[k];
             }
             q_fixed[i] = active.iter().map(|&k| m.a[k] * row[k]).sum();
+            q_mag[i] = active.iter().map(|&k| (m.a[k] * row[k]).abs()).sum();
         }
         let slope = units.iter().map(|&k| if m.a[k] < 0.0 { m.chord_slope(k) } else { 0.0 }).collect();
-        Dual { units, w, pos, q_fixed, c_fixed, slope }
+        let mut wt = vec![0.0; d * nu];
+        for i in 0..d {
+            for u in 0..nu {
+                wt[u * d + i] = w[i * nu + u];
+            }
+        }
+        Dual { units, w, wt, pos, q_fixed, q_mag, c_fixed, c_mag, n_active: active.len(), slope }
     }
 
     /// The root's multipliers: CROWN's adaptive slopes, no split yet.
@@ -86,9 +104,12 @@ impl Dual {
         Multipliers { alpha, beta: vec![0.0; self.units.len()] }
     }
 
-    /// Each unit's coefficient on `z_k` and the constant, for `splits` and `p`.
-    fn coefficients(&self, m: &Margin<'_>, splits: &[i8], p: &Multipliers) -> (Vec<f64>, f64) {
-        let mut konst = self.c_fixed;
+    /// Each unit's coefficient on `z_k`, for `splits` and `p`, and the constant with the
+    /// magnitude of its terms. Each coefficient, as rounded, stands for valid multipliers of
+    /// its own: `fl(a - beta) <= a`, `0 <= fl(a alpha) <= a` (rounding is monotone), and a
+    /// chord's `a s` is rounded down, so its slope `fl(a s) / a` is at least `s`.
+    fn coefficients(&self, m: &Margin<'_>, splits: &[i8], p: &Multipliers) -> (Vec<f64>, f64, f64) {
+        let (mut konst, mut mag) = (self.c_fixed, self.c_mag);
         let coef = self
             .units
             .iter()
@@ -100,26 +121,69 @@ impl Dual {
                     -1 => p.beta[u],
                     _ if a > 0.0 => a * p.alpha[u],
                     _ => {
-                        konst -= a * self.slope[u] * m.zl[k];
-                        a * self.slope[u]
+                        let cf = down(a * self.slope[u]);
+                        konst -= cf * m.zl[k];
+                        mag += (cf * m.zl[k]).abs();
+                        cf
                     }
                 };
                 konst += cf * m.net.b1[k];
+                mag += (cf * m.net.b1[k]).abs();
                 cf
             })
             .collect();
-        (coef, konst)
+        (coef, konst, mag)
     }
 
-    /// The linear bound's minimum over the box (plain f64) and the corner that attains it.
-    fn evaluate(&self, m: &Margin<'_>, coef: &[f64], konst: f64) -> (f64, Vec<f64>) {
-        let nu = self.units.len();
+    /// The proven lower bound on the margin over the node's region that `p` gives: the
+    /// linear bound's minimum over the box, less a bound on every rounding in computing it.
+    ///
+    /// With the rounded coefficients `γ` as exact multipliers, the bound is exactly
+    /// `K + sum_i min(G_i lo_i, G_i hi_i)`, `G_i = sum_k γ_k W1[i, k]` (stable active units
+    /// at `a_k`). Each computed `g_i` is within `gamma_n M_i` of `G_i` (`M_i` its terms'
+    /// magnitudes), which moves its pixel's term by at most that times `max(|lo_i|, |hi_i|)`;
+    /// the constant's and the final sum's roundings are bounded the same way.
+    pub fn bound(&self, m: &Margin<'_>, splits: &[i8], p: &Multipliers) -> f64 {
+        let (d, nu) = (m.net.d, self.units.len());
+        let (coef, konst, k_mag) = self.coefficients(m, splits, p);
+        let mut g = self.q_fixed.clone();
+        let mut g_mag = self.q_mag.clone();
+        for (u, &cf) in coef.iter().enumerate().filter(|(_, &cf)| cf != 0.0) {
+            let col = &self.wt[u * d..(u + 1) * d];
+            g.iter_mut().zip(col).for_each(|(g, w)| *g += w * cf);
+            g_mag.iter_mut().zip(col).for_each(|(g, w)| *g += (w * cf).abs());
+        }
+        let (mut total, mut err_mag) = (konst, k_mag + konst.abs());
+        for ((&g, &gm), (&l, &h)) in g.iter().zip(&g_mag).zip(m.lo.iter().zip(m.hi)) {
+            let x = if g >= 0.0 { l } else { h };
+            total += g * x;
+            err_mag += gm * l.abs().max(h.abs()) + (g * x).abs();
+        }
+        // Doubled: the error terms are themselves rounded sums.
+        let err = gamma(self.n_active + 2 * nu + d + 8) * err_mag * 2.0;
+        let b = down(total - err);
+        if b.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            b
+        }
+    }
+
+    /// The linear bound's minimum over the box (plain f64) and the corner that attains it,
+    /// `g` starting from `base` (the terms that do not move) plus the units `moving`.
+    fn evaluate(&self, m: &Margin<'_>, base: &[f64], coef: &[f64], moving: &[usize], konst: f64) -> (f64, Vec<f64>) {
+        let d = m.net.d;
+        let mut g = base.to_vec();
+        for &u in moving.iter().filter(|&&u| coef[u] != 0.0) {
+            let cf = coef[u];
+            g.iter_mut().zip(&self.wt[u * d..(u + 1) * d]).for_each(|(g, w)| *g += w * cf);
+        }
         let mut total = konst;
-        let corner = (0..m.net.d)
-            .map(|i| {
-                let g =
-                    self.q_fixed[i] + self.w[i * nu..(i + 1) * nu].iter().zip(coef).map(|(w, c)| w * c).sum::<f64>();
-                let x = if g >= 0.0 { m.lo[i] } else { m.hi[i] };
+        let corner = g
+            .iter()
+            .zip(m.lo.iter().zip(m.hi))
+            .map(|(&g, (&l, &h))| {
+                let x = if g >= 0.0 { l } else { h };
                 total += g * x;
                 x
             })
@@ -140,38 +204,49 @@ impl Dual {
     /// Projected Adam ascent on the node's dual for `steps` steps from `p`, which is left at
     /// the best multipliers seen; returns the (unrounded) bound there and its corner.
     pub fn ascend(&self, m: &Margin<'_>, splits: &[i8], p: &mut Multipliers, steps: usize) -> (f64, Vec<f64>) {
-        let nu = self.units.len();
-        let (coef, konst) = self.coefficients(m, splits, p);
-        let (mut best, mut best_x) = self.evaluate(m, &coef, konst);
+        let (d, nu) = (m.net.d, self.units.len());
+        // The units whose multiplier moves (free with a_k > 0, or split); the chords' part
+        // of `g` is summed once.
+        let moves = |u: usize| splits[self.units[u]] != 0 || m.a[self.units[u]] > 0.0;
+        let moving: Vec<usize> = (0..nu).filter(|&u| moves(u)).collect();
+        let (coef, konst, _) = self.coefficients(m, splits, p);
+        let mut base = self.q_fixed.clone();
+        for (u, &cf) in coef.iter().enumerate().filter(|&(u, _)| !moves(u)) {
+            base.iter_mut().zip(&self.wt[u * d..(u + 1) * d]).for_each(|(g, w)| *g += w * cf);
+        }
+        let (mut best, mut best_x) = self.evaluate(m, &base, &coef, &moving, konst);
         let mut best_p = p.clone();
-        // Which parameter moves for each unit, and the sign of its effect on the coefficient.
         let (mut m1, mut m2) = (vec![0.0; nu], vec![0.0; nu]);
         let (b1, b2) = (0.9f64, 0.999f64);
         let mut x = best_x.clone();
+        // The pre-activations at the current corner, updated over the pixels that move.
+        let mut z = self.preactivations(m, &x);
         for t in 1..=steps {
-            let z = self.preactivations(m, &x);
-            for (u, &k) in self.units.iter().enumerate() {
+            for &u in &moving {
                 // d bound / d parameter, ascent direction.
-                let (grad, lr) = match splits[k] {
+                let (grad, lr) = match splits[self.units[u]] {
                     1 => (-z[u], LR_BETA),
                     -1 => (z[u], LR_BETA),
-                    _ if m.a[k] > 0.0 => (m.a[k] * z[u], LR_ALPHA),
-                    _ => continue,
+                    _ => (m.a[self.units[u]] * z[u], LR_ALPHA),
                 };
                 m1[u] = b1 * m1[u] + (1.0 - b1) * grad;
                 m2[u] = b2 * m2[u] + (1.0 - b2) * grad * grad;
                 let step =
                     lr * (m1[u] / (1.0 - b1.powi(t as i32))) / ((m2[u] / (1.0 - b2.powi(t as i32))).sqrt() + 1e-8);
-                if splits[k] != 0 {
+                if splits[self.units[u]] != 0 {
                     p.beta[u] = (p.beta[u] + step).max(0.0);
                 } else {
                     p.alpha[u] = (p.alpha[u] + step).clamp(0.0, 1.0);
                 }
             }
-            let (coef, konst) = self.coefficients(m, splits, p);
-            let (v, cx) = self.evaluate(m, &coef, konst);
+            let (coef, konst, _) = self.coefficients(m, splits, p);
+            let (v, cx) = self.evaluate(m, &base, &coef, &moving, konst);
             if v > best {
                 (best, best_x, best_p) = (v, cx.clone(), p.clone());
+            }
+            for (i, (new, old)) in cx.iter().zip(&x).enumerate().filter(|(_, (n, o))| n != o) {
+                let dx = new - old;
+                z.iter_mut().zip(&self.w[i * nu..(i + 1) * nu]).for_each(|(z, w)| *z += dx * w);
             }
             x = cx;
         }
@@ -179,18 +254,12 @@ impl Dual {
         (best, best_x)
     }
 
-    /// The LP row multipliers that these multipliers stand for, in [`Margin`]'s row order
-    /// (the free unstable units' envelope or chord rows, then the split rows).
-    pub fn row_multipliers(&self, m: &Margin<'_>, splits: &[i8], p: &Multipliers) -> Vec<f64> {
-        let free = self.units.iter().enumerate().filter(|(_, &k)| splits[k] == 0);
-        let mut lambda: Vec<f64> =
-            free.map(|(u, &k)| if m.a[k] > 0.0 { m.a[k] * p.alpha[u] } else { -m.a[k] }).collect();
-        for (k, &s) in splits.iter().enumerate() {
-            if s != 0 {
-                let u = self.pos[k];
-                lambda.push(if u == usize::MAX { 0.0 } else { p.beta[u] });
-            }
-        }
-        lambda
+    /// The margin at `x` (plain f64) from the unstable units' pre-activations `z` there:
+    /// the stable inactive units add nothing anywhere in the box, the stable active ones
+    /// their linear part.
+    pub fn value(&self, m: &Margin<'_>, x: &[f64], z: &[f64]) -> f64 {
+        let linear: f64 = self.q_fixed.iter().zip(x).map(|(q, x)| q * x).sum();
+        let relu: f64 = self.units.iter().zip(z).map(|(&k, z)| m.a[k] * z.max(0.0)).sum();
+        self.c_fixed + linear + relu
     }
 }

@@ -275,16 +275,19 @@ impl Margin<'_> {
         let (mut q0, mut q0_mag) = (self.c, self.c.abs());
         // Per pixel, the magnitude of q's terms: q's own rounding is bounded by it.
         let mut q_mag = vec![0.0f64; d];
-        for k in 0..h {
-            let active = splits[k] == 1 || (splits[k] == 0 && self.zl[k] >= 0.0);
-            if active && self.a[k] != 0.0 {
-                for i in 0..d {
-                    let t = self.a[k] * self.net.w1[i * h + k];
-                    q[i] += t;
-                    q_mag[i] += t.abs();
-                }
-                q0 += self.a[k] * self.net.b1[k];
-                q0_mag += (self.a[k] * self.net.b1[k]).abs();
+        let active: Vec<usize> =
+            (0..h).filter(|&k| (splits[k] == 1 || (splits[k] == 0 && self.zl[k] >= 0.0)) && self.a[k] != 0.0).collect();
+        for &k in &active {
+            q0 += self.a[k] * self.net.b1[k];
+            q0_mag += (self.a[k] * self.net.b1[k]).abs();
+        }
+        // Pixel by pixel (W1's rows are contiguous), each in the units' order as before.
+        for i in 0..d {
+            let row = &self.net.w1[i * h..(i + 1) * h];
+            for &k in &active {
+                let t = self.a[k] * row[k];
+                q[i] += t;
+                q_mag[i] += t.abs();
             }
         }
         let g = gamma(h + 2);
@@ -298,31 +301,39 @@ impl Margin<'_> {
         for (j, &k) in relaxed.iter().enumerate() {
             q[d + j] = self.a[k];
         }
-        // Rows G v <= g: one per relaxed unit (the envelope or the chord) and per split unit.
-        let mut rows: Vec<(Vec<(usize, f64)>, f64)> = Vec::new();
-        let zrow = |k: usize, scale: f64| -> Vec<(usize, f64)> {
-            (0..d).map(|i| (i, scale * self.net.w1[i * h + k])).filter(|e| e.1 != 0.0).collect()
-        };
+        // Rows G v <= g: one per relaxed unit (the envelope or the chord) and per split unit,
+        // each `scale · z_k` plus at most one r entry; (unit, scale, r entry, rhs).
+        let mut shape: Vec<(usize, f64, Option<(usize, f64)>, f64)> = Vec::new();
         for (j, &k) in relaxed.iter().enumerate() {
             if self.a[k] > 0.0 {
                 // z_k - r_k <= -b_k
-                let mut r = zrow(k, 1.0);
-                r.push((d + j, -1.0));
-                rows.push((r, -self.net.b1[k]));
+                shape.push((k, 1.0, Some((d + j, -1.0)), -self.net.b1[k]));
             } else {
                 // r_k - s (z_k - l_k) <= 0, s = u / (u - l) rounded up (a looser chord).
                 let s = self.chord_slope(k);
-                let mut r = zrow(k, -s);
-                r.push((d + j, 1.0));
-                rows.push((r, s * (self.net.b1[k] - self.zl[k])));
+                shape.push((k, -s, Some((d + j, 1.0)), s * (self.net.b1[k] - self.zl[k])));
             }
         }
         for k in 0..h {
             match splits[k] {
-                1 => rows.push((zrow(k, -1.0), self.net.b1[k])),  // -z_k <= 0
-                -1 => rows.push((zrow(k, 1.0), -self.net.b1[k])), // z_k <= 0
+                1 => shape.push((k, -1.0, None, self.net.b1[k])),  // -z_k <= 0
+                -1 => shape.push((k, 1.0, None, -self.net.b1[k])), // z_k <= 0
                 _ => {}
             }
+        }
+        let mut rows: Vec<(Vec<(usize, f64)>, f64)> =
+            shape.iter().map(|&(_, _, _, rhs)| (Vec::with_capacity(d + 1), rhs)).collect();
+        for i in 0..d {
+            let row = &self.net.w1[i * h..(i + 1) * h];
+            for ((entries, _), &(k, scale, _, _)) in rows.iter_mut().zip(&shape) {
+                let v = scale * row[k];
+                if v != 0.0 {
+                    entries.push((i, v));
+                }
+            }
+        }
+        for ((entries, _), &(_, _, r, _)) in rows.iter_mut().zip(&shape) {
+            entries.extend(r);
         }
         // The box: x in [lo, hi], r_k in [0, max(u_k, 0)].
         let mut vl: Vec<f64> = self.lo[..d].to_vec();
@@ -345,37 +356,32 @@ impl Margin<'_> {
         Lp { relaxed, q, q0, objective_error, rows, vl, vu }
     }
 
-    /// The proven bound of the Lagrangian with row multipliers `lambda` (any, >= 0).
-    fn lagrangian_bound(&self, lp: &Lp, lambda: &[f64]) -> f64 {
-        let (val, err) = lagrangian(&lp.q, lp.q0, &lp.rows, lambda, &lp.vl, &lp.vu);
-        down(val - err - lp.objective_error)
-    }
-
     /// Bounds one node: by the dual ascent ([`Dual`]) while a unit with a concave term is
     /// free, and by the node's LP once none is (the LP is then exact). Each unit to split
     /// next is the free concave unit whose chord is loosest at the candidate point (the
     /// dual's minimising corner, or the LP's optimum); `None` when an LP is not settled.
     fn bound_node(&self, dual: &Dual, splits: &[i8], mult: &mut Multipliers, steps: usize) -> Option<Solved> {
-        let h = self.net.h;
         let free = |k: usize| splits[k] == 0 && self.branchable(k);
-        if !(0..h).any(free) {
+        if !(0..self.net.h).any(free) {
             return self.solve(splits);
         }
         let (_, corner) = dual.ascend(self, splits, mult, steps);
-        let bound = self.lagrangian_bound(&self.lp(splits), &dual.row_multipliers(self, splits, mult));
-        let z = self.preactivations(&corner);
-        let value = self.value_at(&z);
-        let branch = (0..h)
-            .filter(|&k| free(k))
-            .map(|k| {
+        let bound = dual.bound(self, splits, mult);
+        let z = dual.preactivations(self, &corner);
+        let value = dual.value(self, &corner, &z);
+        let branch = dual
+            .units
+            .iter()
+            .zip(&z)
+            .filter(|(&k, _)| free(k))
+            .map(|(&k, &z)| {
                 let s = self.chord_slope(k);
-                let gap = (s * (z[k] - self.zl[k]) - z[k].max(0.0)).max(0.0);
+                let gap = (s * (z - self.zl[k]) - z.max(0.0)).max(0.0);
                 // Ties (no gap at the corner) go to the chord with the largest intercept.
                 (k, -self.a[k] * (gap + 1e-3 * s * -self.zl[k]))
             })
             .max_by(|x, y| x.1.total_cmp(&y.1))
             .map(|(k, _)| k);
-        let bound = if bound.is_nan() { f64::NEG_INFINITY } else { bound };
         Some(Solved { bound, point: Some((corner, value)), branch })
     }
 
