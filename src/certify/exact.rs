@@ -303,7 +303,8 @@ impl Margin<'_> {
         }
         // Rows G v <= g: one per relaxed unit (the envelope or the chord) and per split unit,
         // each `scale · z_k` plus at most one r entry; (unit, scale, r entry, rhs).
-        let mut shape: Vec<(usize, f64, Option<(usize, f64)>, f64)> = Vec::new();
+        type Shape = (usize, f64, Option<(usize, f64)>, f64);
+        let mut shape: Vec<Shape> = Vec::new();
         for (j, &k) in relaxed.iter().enumerate() {
             if self.a[k] > 0.0 {
                 // z_k - r_k <= -b_k
