@@ -37,6 +37,10 @@ pub enum Error {
     #[error("{flag} {}: {reason}", crate::fsutil::show(.path))]
     Output { flag: &'static str, path: PathBuf, reason: String },
 
+    /// An architecture description that cannot be built (a layer that does not fit its input).
+    #[error("architecture: {0}")]
+    Arch(String),
+
     /// A model file is unreadable, or its tensors do not match the architecture.
     #[error("model file {}: {reason}", crate::fsutil::show(.path))]
     ModelFile { path: PathBuf, reason: String },

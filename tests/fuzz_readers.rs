@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use redblue::advset::{AdvMeta, AdvSet};
 use redblue::data::{decompress_gzip, decompress_if_gzip, parse_images, parse_labels, sha256_hex};
-use redblue::model::{file as model_file, Mlp, MlpConfig};
+use redblue::model::{file as model_file, Arch, Classifier, Mlp, MlpConfig, Model, Network};
 
 /// Cases per reader unless `REDBLUE_FUZZ_CASES` says otherwise.
 const DEFAULT_CASES: usize = 100_000;
@@ -1042,6 +1042,61 @@ fn fuzz_model_loader() {
         assert_eq!(m.config.classes, 10);
     }
     let r = run_reader("model", |rng| safetensors_case(rng, &seeds), check_model);
+    assert_clean(&r, 0.5, 0.05);
+}
+
+fn network_seeds() -> Vec<Vec<u8>> {
+    use rand::SeedableRng;
+    let train = serde_json::json!({});
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let mut seeds = Vec::new();
+    for (name, input, hidden) in
+        [("small-cnn", [1, 8, 8], vec![]), ("madry-cnn", [1, 8, 8], vec![]), ("mlp", [1, 4, 4], vec![5, 3])]
+    {
+        let arch = Arch::builtin(name, input, 10, &hidden).expect("a built-in architecture");
+        let net = Network::init(arch, &mut rng).expect("a small network");
+        seeds.push(model_file::network_to_bytes(&net, &train).expect("serialise a small network"));
+    }
+    seeds
+}
+
+fn check_any_model(input: &[u8]) -> Result<Outcome, String> {
+    let path = Path::new("fuzz/model.safetensors");
+    match model_file::from_bytes_any(input, path) {
+        Ok((model, meta)) => {
+            if meta.sha256 != sha256_hex(input) {
+                return Err("model accepted with a wrong sha256".into());
+            }
+            if let Model::Network(net) = &model {
+                let specs =
+                    net.arch().params().map_err(|e| format!("model accepted with an invalid architecture: {e}"))?;
+                for (s, p) in specs.iter().zip(net.params()) {
+                    if p.len() != s.shape.iter().product::<usize>() || p.iter().any(|v| !v.is_finite()) {
+                        return Err(format!("model accepted with a bad tensor {}", s.name));
+                    }
+                }
+            }
+            if model.num_classes() < 2 {
+                return Err("model accepted with fewer than 2 classes".into());
+            }
+            Ok(Outcome::Accepted)
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            names(&msg, "model", path)?;
+            Ok(Outcome::Rejected(error_kind(&msg, path)))
+        }
+    }
+}
+
+#[test]
+fn fuzz_network_model_loader() {
+    let seeds = network_seeds();
+    for (i, s) in seeds.iter().enumerate() {
+        model_file::from_bytes_any(s, Path::new("seed"))
+            .unwrap_or_else(|e| panic!("network seed {i} does not load: {e}"));
+    }
+    let r = run_reader("network model", |rng| safetensors_case(rng, &seeds), check_any_model);
     assert_clean(&r, 0.5, 0.05);
 }
 

@@ -1,12 +1,15 @@
 //! Model files: safetensors with PyTorch's names and layout.
 //!
-//! `fc1.weight [H, 784]`, `fc1.bias [H]`, `fc2.weight [10, H]`, `fc2.bias [10]`, all f32, so
-//! `torch.nn.Module.load_state_dict` accepts the file for `fc1 = nn.Linear(784, H)`,
-//! `fc2 = nn.Linear(H, 10)`. The architecture and the training config travel as JSON in the
-//! safetensors metadata (`redblue.arch`, `redblue.train`). A file without redblue metadata (for
-//! example one exported from PyTorch) loads too: the architecture is read off the shapes.
+//! The paper's MLP: `fc1.weight [H, 784]`, `fc1.bias [H]`, `fc2.weight [10, H]`, `fc2.bias
+//! [10]`, all f32, so `torch.nn.Module.load_state_dict` accepts the file for
+//! `fc1 = nn.Linear(784, H)`, `fc2 = nn.Linear(H, 10)`. Any other architecture
+//! ([`super::arch`]): each layer's `<name>.weight` and `<name>.bias` in PyTorch layout. The
+//! architecture and the training config travel as JSON in the safetensors metadata
+//! (`redblue.arch`: the MLP's `MlpConfig`, or a versioned [`Arch`]; `redblue.train`). A file
+//! without redblue metadata (for example one exported from PyTorch) loads too, as an MLP
+//! whose sizes are read off the shapes.
 
-use super::{Mlp, MlpConfig};
+use super::{Arch, Mlp, MlpConfig, Model, Network};
 use crate::error::{to_json, Error, Result};
 use crate::fsutil;
 use crate::tensorfile::{self, f32_bytes, f32_from_bytes, TensorBytes};
@@ -68,31 +71,71 @@ pub fn to_bytes(model: &Mlp, train: &serde_json::Value) -> Result<Vec<u8>> {
     Ok(tensorfile::serialize(&views, &meta))
 }
 
+/// Serialises a network to safetensors bytes (its parameters by name, PyTorch layout) with
+/// its architecture and training config.
+pub fn network_to_bytes(net: &Network, train: &serde_json::Value) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = net.params().iter().map(|t| f32_bytes(t)).collect();
+    let views: Vec<TensorBytes<'_>> = net
+        .specs()
+        .iter()
+        .zip(&bytes)
+        .map(|(s, data)| TensorBytes { name: &s.name, dtype: "F32", shape: s.shape.clone(), data })
+        .collect();
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert("redblue.arch".to_string(), to_json("model architecture", net.arch())?);
+    meta.insert("redblue.train".to_string(), to_json("training config", train)?);
+    meta.insert("redblue.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    Ok(tensorfile::serialize(&views, &meta))
+}
+
 /// Writes a model file atomically.
 pub fn save(model: &Mlp, train: &serde_json::Value, path: &Path) -> Result<()> {
     fsutil::write_atomic(path, &to_bytes(model, train)?)
 }
 
-/// Reads and checks a model file: names, dtypes and shapes must match the architecture.
+/// Writes any model's file atomically.
+pub fn save_any(model: &Model, train: &serde_json::Value, path: &Path) -> Result<()> {
+    let bytes = match model {
+        Model::Mlp(m) => to_bytes(m, train)?,
+        Model::Network(n) => network_to_bytes(n, train)?,
+    };
+    fsutil::write_atomic(path, &bytes)
+}
+
+/// Reads and checks a model file that must hold the paper's MLP (a network of that shape
+/// counts): names, dtypes and shapes must match the architecture.
 pub fn load(path: &Path) -> Result<(Mlp, ModelMeta)> {
     let bytes = fsutil::read(path)?;
     from_bytes(&bytes, path)
 }
 
-/// Parses model bytes; `path` is only used in error messages.
+/// Reads and checks a model file of any architecture.
+pub fn load_any(path: &Path) -> Result<(Model, ModelMeta)> {
+    let bytes = fsutil::read(path)?;
+    from_bytes_any(&bytes, path)
+}
+
+/// Parses model bytes that must hold the paper's MLP; `path` is only used in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
+    let (model, meta) = from_bytes_any(bytes, path)?;
+    let what = model.summary();
+    match model {
+        Model::Mlp(m) => Ok((m, meta)),
+        Model::Network(_) => Err(Error::ModelFile {
+            path: path.to_path_buf(),
+            reason: format!("this command supports the one-hidden-layer ReLU MLP only so far; the file holds {what}"),
+        }),
+    }
+}
+
+/// Parses model bytes of any architecture; `path` is only used in error messages.
+pub fn from_bytes_any(bytes: &[u8], path: &Path) -> Result<(Model, ModelMeta)> {
     let bad = |reason: String| Error::ModelFile { path: path.to_path_buf(), reason };
     let parsed = tensorfile::open(bytes).map_err(bad)?;
     let (st, meta_map) = (&parsed.tensors, &parsed.metadata);
     let mut found: Vec<String> = st.names().into_iter().cloned().collect();
     found.sort();
-    let missing: Vec<&str> = NAMES.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
-    if !missing.is_empty() {
-        return Err(bad(format!(
-            "missing tensors {missing:?}; expected {NAMES:?}, found {found:?}{}",
-            if found.iter().any(|f| f == "images") { " (this looks like an adversarial set, not a model)" } else { "" }
-        )));
-    }
     let mut warnings = Vec::new();
     for key in meta_map.keys().filter(|k| !META_KEYS.contains(&k.as_str())) {
         if key.starts_with("redblue.") {
@@ -100,46 +143,185 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Mlp, ModelMeta)> {
         }
         warnings.push(format!("metadata key {key:?} ignored"));
     }
-    let extra: Vec<&String> = found.iter().filter(|f| !NAMES.contains(&f.as_str())).collect();
-    if !extra.is_empty() {
-        warnings.push(format!("extra tensors ignored: {extra:?}"));
-    }
-    let view = |name: &str| st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")));
-    let config = match meta_map.get("redblue.arch") {
-        Some(s) => serde_json::from_str::<MlpConfig>(s)
-            .map_err(|e| bad(format!("metadata redblue.arch is not a valid architecture ({e})")))?,
-        None => {
-            let s = view("fc1.weight")?.shape().to_vec();
-            let o = view("fc2.weight")?.shape().to_vec();
-            if s.len() != 2 || o.len() != 2 {
-                return Err(bad(format!("fc1.weight {s:?} / fc2.weight {o:?} must be 2-D")));
-            }
-            MlpConfig { input: s[1], hidden: s[0], classes: o[0], ..MlpConfig::default() }
-        }
-    };
-    config.validate().map_err(|e| bad(format!("architecture: {e}")))?;
-    let mut host: Vec<Vec<f32>> = Vec::new();
-    for (name, shape) in NAMES.iter().zip(torch_shapes(&config)) {
-        let v = view(name)?;
-        if v.dtype() != Dtype::F32 {
-            return Err(bad(format!("tensor {name}: expected dtype F32, found {:?}", v.dtype())));
-        }
-        if v.shape() != shape.as_slice() {
-            return Err(bad(format!("tensor {name}: expected shape {shape:?}, found {:?}", v.shape())));
-        }
-        let data = f32_from_bytes(v.data());
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(bad(format!("tensor {name}: non-finite value at index {i}")));
-        }
-        host.push(data);
-    }
-    let c = &config;
-    let [w1, b1, w2, b2]: [Vec<f32>; 4] = host.try_into().map_err(|_| bad("expected four tensors".into()))?;
-    let host = [transpose(&w1, c.hidden, c.input), b1, transpose(&w2, c.classes, c.hidden), b2];
-    let model = Mlp::from_host(config, host).map_err(|e| bad(e.to_string()))?;
     let train = match meta_map.get("redblue.train") {
         Some(s) => serde_json::from_str(s).map_err(|e| bad(format!("metadata redblue.train is not JSON ({e})")))?,
         None => serde_json::Value::Null,
     };
-    Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }))
+    let versioned = meta_map
+        .get("redblue.arch")
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .is_some_and(|v| v.get("version").is_some());
+    if versioned {
+        let arch: Arch = serde_json::from_str(&meta_map["redblue.arch"])
+            .map_err(|e| bad(format!("metadata redblue.arch is not a valid architecture ({e})")))?;
+        let specs = arch.params().map_err(|e| bad(e.to_string()))?;
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let missing: Vec<&str> = names.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
+        if !missing.is_empty() {
+            return Err(bad(format!("missing tensors {missing:?}; the architecture needs {names:?}, found {found:?}")));
+        }
+        let extra: Vec<&String> = found.iter().filter(|f| !names.contains(&f.as_str())).collect();
+        if !extra.is_empty() {
+            warnings.push(format!("extra tensors ignored: {extra:?}"));
+        }
+        let mut params = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            params.push(checked(st, &spec.name, &spec.shape).map_err(bad)?);
+        }
+        let net = Network::new(arch, params).map_err(|e| bad(e.to_string()))?;
+        let model = Model::from_network(net).map_err(|e| bad(e.to_string()))?;
+        return Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }));
+    }
+    let (mlp, more) = mlp_from(st, meta_map, &found).map_err(bad)?;
+    warnings.extend(more);
+    Ok((Model::Mlp(mlp), ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }))
+}
+
+/// Tensor `name`, checked for dtype F32, `shape` and finiteness.
+fn checked(st: &safetensors::SafeTensors<'_>, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
+    let v = st.tensor(name).map_err(|e| format!("tensor {name}: {e}"))?;
+    if v.dtype() != Dtype::F32 {
+        return Err(format!("tensor {name}: expected dtype F32, found {:?}", v.dtype()));
+    }
+    if v.shape() != shape {
+        return Err(format!("tensor {name}: expected shape {shape:?}, found {:?}", v.shape()));
+    }
+    let data = f32_from_bytes(v.data());
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(format!("tensor {name}: non-finite value at index {i}"));
+    }
+    Ok(data)
+}
+
+/// The paper's MLP from a file's tensors (its `redblue.arch`, if any, an `MlpConfig`).
+fn mlp_from(
+    st: &safetensors::SafeTensors<'_>,
+    meta_map: &BTreeMap<String, String>,
+    found: &[String],
+) -> std::result::Result<(Mlp, Vec<String>), String> {
+    let missing: Vec<&str> = NAMES.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "missing tensors {missing:?}; expected {NAMES:?}, found {found:?}{}",
+            if found.iter().any(|f| f == "images") { " (this looks like an adversarial set, not a model)" } else { "" }
+        ));
+    }
+    let mut warnings = Vec::new();
+    let extra: Vec<&String> = found.iter().filter(|f| !NAMES.contains(&f.as_str())).collect();
+    if !extra.is_empty() {
+        warnings.push(format!("extra tensors ignored: {extra:?}"));
+    }
+    let view = |name: &str| st.tensor(name).map_err(|e| format!("tensor {name}: {e}"));
+    let config = match meta_map.get("redblue.arch") {
+        Some(s) => serde_json::from_str::<MlpConfig>(s)
+            .map_err(|e| format!("metadata redblue.arch is not a valid architecture ({e})"))?,
+        None => {
+            let s = view("fc1.weight")?.shape().to_vec();
+            let o = view("fc2.weight")?.shape().to_vec();
+            if s.len() != 2 || o.len() != 2 {
+                return Err(format!("fc1.weight {s:?} / fc2.weight {o:?} must be 2-D"));
+            }
+            MlpConfig { input: s[1], hidden: s[0], classes: o[0], ..MlpConfig::default() }
+        }
+    };
+    config.validate().map_err(|e| format!("architecture: {e}"))?;
+    let mut host: Vec<Vec<f32>> = Vec::new();
+    for (name, shape) in NAMES.iter().zip(torch_shapes(&config)) {
+        host.push(checked(st, name, &shape)?);
+    }
+    let c = &config;
+    let [w1, b1, w2, b2]: [Vec<f32>; 4] = host.try_into().map_err(|_| "expected four tensors".to_string())?;
+    let host = [transpose(&w1, c.hidden, c.input), b1, transpose(&w2, c.classes, c.hidden), b2];
+    let model = Mlp::from_host(config, host).map_err(|e| e.to_string())?;
+    Ok((model, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Classifier;
+    use rand::SeedableRng;
+
+    fn net() -> Network {
+        let arch = Arch::builtin("small-cnn", [1, 12, 12], 10, &[]).expect("arch");
+        Network::init(arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(2)).expect("init")
+    }
+
+    /// A network's file loads back to the same architecture and logits; a one-hidden-layer
+    /// network's file loads as the paper's MLP with the same logits.
+    #[test]
+    fn network_files_round_trip() {
+        let n = net();
+        let bytes = network_to_bytes(&n, &serde_json::json!({"seed": 1})).expect("bytes");
+        let (m, meta) = from_bytes_any(&bytes, Path::new("m")).expect("load");
+        let Model::Network(back) = &m else { panic!("a CNN loads as a network") };
+        assert_eq!(back.arch(), n.arch());
+        assert_eq!(meta.train["seed"], 1);
+        let x: Vec<f32> = (0..2 * 144).map(|i| (i % 5) as f32 / 5.0).collect();
+        assert_eq!(back.logits_host(&x, 2), n.logits_host(&x, 2));
+        let err = from_bytes(&bytes, Path::new("m")).expect_err("not an MLP").to_string();
+        assert!(err.contains("MLP only so far") && err.contains("conv2d(16, k4, s2, p1)"), "{err}");
+        let arch = Arch::builtin("mlp", [1, 12, 12], 10, &[9]).expect("arch");
+        let one = Network::init(arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3)).expect("init");
+        let (mlp, _) =
+            from_bytes(&network_to_bytes(&one, &serde_json::Value::Null).expect("bytes"), Path::new("m")).expect("mlp");
+        for (a, b) in mlp.logits_host(&x, 2).iter().zip(one.logits_host(&x, 2)) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    /// A tensor missing, misshapen, of the wrong dtype or non-finite, and an architecture
+    /// that cannot be built, are refused with the name of what is wrong.
+    #[test]
+    fn broken_network_files_are_refused_by_name() {
+        let n = net();
+        let arch_json = serde_json::to_string(n.arch()).expect("json");
+        let build = |skip: &str, shape_of: &str, value: f32, arch: &str| {
+            let data: Vec<Vec<u8>> = n
+                .params()
+                .iter()
+                .zip(n.specs())
+                .map(|(p, s)| {
+                    let mut p = p.clone();
+                    if s.name == "fc2.bias" {
+                        p[0] = value;
+                    }
+                    f32_bytes(&p)
+                })
+                .collect();
+            let views: Vec<TensorBytes<'_>> = n
+                .specs()
+                .iter()
+                .zip(&data)
+                .filter(|(s, _)| s.name != skip)
+                .map(|(s, d)| {
+                    let mut shape = s.shape.clone();
+                    if s.name == shape_of {
+                        shape.reverse(); // the bytes fit, the layout does not
+                    }
+                    TensorBytes { name: &s.name, dtype: "F32", shape, data: d }
+                })
+                .collect();
+            let meta = BTreeMap::from([("redblue.arch".to_string(), arch.to_string())]);
+            from_bytes_any(&tensorfile::serialize(&views, &meta), Path::new("bad.safetensors"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert!(build("", "", 0.0, &arch_json).is_ok());
+        let cases = [
+            (build("conv2.weight", "", 0.0, &arch_json), "missing tensors [\"conv2.weight\"]"),
+            (
+                build("", "fc1.weight", 0.0, &arch_json),
+                "tensor fc1.weight: expected shape [100, 288], found [288, 100]",
+            ),
+            (build("", "", f32::NAN, &arch_json), "tensor fc2.bias: non-finite"),
+            (build("", "", 0.0, &arch_json.replace("\"version\":2", "\"version\":3")), "version 3"),
+            (build("", "", 0.0, &arch_json.replace("\"kernel\":4", "\"kernel\":40")), "kernel 40"),
+            (build("", "", 0.0, &arch_json.replace("relu", "gelu")), "not a valid architecture"),
+        ];
+        for (got, want) in cases {
+            let e = got.expect_err(want);
+            assert!(e.contains(want) && e.contains("bad.safetensors"), "{e:?} should say {want:?}");
+        }
+    }
 }

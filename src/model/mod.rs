@@ -4,11 +4,17 @@
 //! logits, never probabilities. Any normalisation belongs inside the model, so attacks,
 //! clipping and reports only ever see pixels.
 
+pub mod any;
+pub mod arch;
 pub mod file;
 pub mod mlp;
+pub mod network;
 pub mod reference;
 
+pub use any::Model;
+pub use arch::Arch;
 pub use mlp::{Mlp, MlpConfig};
+pub use network::Network;
 
 use crate::nn::Precision;
 use burn::tensor::Tensor;

@@ -25,6 +25,7 @@
 pub mod aligned;
 pub mod anchored;
 pub mod backward;
+pub mod conv;
 pub mod dense;
 pub mod elementwise;
 pub mod images;
