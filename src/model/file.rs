@@ -94,13 +94,12 @@ pub fn save(model: &Mlp, train: &serde_json::Value, path: &Path) -> Result<()> {
     fsutil::write_atomic(path, &to_bytes(model, train)?)
 }
 
-/// Writes any model's file atomically.
-pub fn save_any(model: &Model, train: &serde_json::Value, path: &Path) -> Result<()> {
-    let bytes = match model {
-        Model::Mlp(m) => to_bytes(m, train)?,
-        Model::Network(n) => network_to_bytes(n, train)?,
-    };
-    fsutil::write_atomic(path, &bytes)
+/// Serialises any model (see [`to_bytes`] and [`network_to_bytes`]).
+pub fn any_to_bytes(model: &Model, train: &serde_json::Value) -> Result<Vec<u8>> {
+    match model {
+        Model::Mlp(m) => to_bytes(m, train),
+        Model::Network(n) => network_to_bytes(n, train),
+    }
 }
 
 /// Reads and checks a model file that must hold the paper's MLP (a network of that shape

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::native::conv::{self, ConvGeom, PoolGeom};
 use crate::native::dense::{matmul, Mat};
 use burn::tensor::{activation::relu, module, Tensor, TensorData};
-use rand::Rng;
+use crate::nn::dropout::Dropout;
+use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
 /// A layer resolved against its input shape, for the native pass (`param` indexes the
@@ -26,6 +27,7 @@ enum Op {
     Pool(PoolGeom),
     Linear { i: usize, o: usize, param: usize },
     Relu,
+    Dropout(f64),
     Identity,
 }
 
@@ -49,6 +51,9 @@ pub struct Trace {
     acts: Vec<Vec<f32>>,
     /// Each max-pooling layer's argmax indices, per layer (empty elsewhere).
     args: Vec<Vec<u32>>,
+    /// Each dropout layer's mask in training (0 or the keep scale), per layer (empty
+    /// elsewhere and in eval mode).
+    masks: Vec<Vec<f32>>,
 }
 
 impl Trace {
@@ -112,7 +117,8 @@ impl Network {
                     Op::Linear { i: s.len(), o: *out_features, param: param - 2 }
                 }
                 (Layer::Relu, _) => Op::Relu,
-                (Layer::Flatten | Layer::Dropout { .. }, _) => Op::Identity,
+                (Layer::Dropout { p }, _) => Op::Dropout(*p),
+                (Layer::Flatten, _) => Op::Identity,
                 (l, s) => return Err(Error::Arch(format!("layer {i} ({l:?}) cannot take {s}"))),
             });
         }
@@ -149,6 +155,11 @@ impl Network {
         &self.params
     }
 
+    /// Mutable parameters for the optimiser (lengths must not change).
+    pub(crate) fn params_mut(&mut self) -> &mut [Vec<f32>] {
+        &mut self.params
+    }
+
     /// The shape entering layer `i`.
     fn shape_in(&self, i: usize) -> Shape {
         if i == 0 {
@@ -160,14 +171,22 @@ impl Network {
 
     /// The native forward pass over `n` images (`[n, input]`), in eval mode.
     pub fn forward(&self, x: &[f32], n: usize) -> Trace {
+        self.forward_train(x, n, None)
+    }
+
+    /// The forward pass, in training mode when `rng` is given: each dropout layer draws its
+    /// mask from it ([`Dropout::draw`], one key per layer and pass, in layer order).
+    pub fn forward_train(&self, x: &[f32], n: usize, mut rng: Option<&mut dyn RngCore>) -> Trace {
         crate::backend::flush_denormals();
         let mut acts = vec![x.to_vec()];
         let mut args = Vec::with_capacity(self.arch.layers.len());
+        let mut masks = Vec::with_capacity(self.arch.layers.len());
+        let mut bits = Vec::new();
         for (i, op) in self.ops.iter().enumerate() {
             let (inp, out_len) = (&acts[i], self.shapes[i].len());
             let in_len = self.shape_in(i).len();
             let mut out = vec![0.0f32; n * out_len];
-            let mut arg = Vec::new();
+            let (mut arg, mut mask) = (Vec::new(), Vec::new());
             match op {
                 Op::Normalize { plane, mean, std } => {
                     for (row_o, row_i) in out.chunks_exact_mut(in_len).zip(inp.chunks_exact(in_len)) {
@@ -194,12 +213,22 @@ impl Network {
                     linear_forward(&self.params[*param], &self.params[param + 1], inp, *il, *o, &mut out);
                 }
                 Op::Relu => out.iter_mut().zip(inp).for_each(|(o, v)| *o = v.max(0.0)),
+                Op::Dropout(p) => match (Dropout::new(*p), rng.as_deref_mut()) {
+                    (Some(drop), Some(r)) => {
+                        drop.draw(r, n * out_len, &mut bits);
+                        let m: Vec<f32> = bits.iter().map(|&b| if drop.keeps(b) { drop.scale() } else { 0.0 }).collect();
+                        out.iter_mut().zip(inp).zip(&m).for_each(|((o, v), k)| *o = v * k);
+                        mask = m;
+                    }
+                    _ => out.copy_from_slice(inp),
+                },
                 Op::Identity => out.copy_from_slice(inp),
             }
+            masks.push(mask);
             args.push(arg);
             acts.push(out);
         }
-        Trace { n, acts, args }
+        Trace { n, acts, args, masks }
     }
 
     /// The VJP of the logits with `dlogits` (`[n, classes]`): the input's cotangent
@@ -255,7 +284,10 @@ impl Network {
                     let out = &t.acts[i + 1];
                     dx.iter_mut().zip(&dy).zip(out).for_each(|((d, g), o)| *d = if *o > 0.0 { *g } else { 0.0 });
                 }
-                Op::Identity => dx.copy_from_slice(&dy),
+                Op::Dropout(_) if !t.masks[i].is_empty() => {
+                    dx.iter_mut().zip(&dy).zip(&t.masks[i]).for_each(|((d, g), k)| *d = g * k)
+                }
+                Op::Dropout(_) | Op::Identity => dx.copy_from_slice(&dy),
             }
             dy = dx;
         }

@@ -3,7 +3,7 @@
 use super::certified::CertTraining;
 use crate::attack::ClipMode;
 use crate::error::{check_eps, Error, Result};
-use crate::model::{Engine, MlpConfig};
+use crate::model::{Arch, Engine, MlpConfig};
 use serde::{Deserialize, Serialize};
 
 /// FGSM adversarial training (Goodfellow et al., arXiv:1412.6572, section 6).
@@ -20,8 +20,11 @@ pub struct AdvTraining {
 /// A full training configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Model architecture.
+    /// The paper's MLP's architecture (its input and class counts only, when `network` is set).
     pub arch: MlpConfig,
+    /// Any other architecture to train instead of the MLP ([`crate::train::network`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Arch>,
     /// Passes over the training set.
     pub epochs: usize,
     /// Mini-batch size (paper: 128).
@@ -65,6 +68,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             arch: MlpConfig::default(),
+            network: None,
             epochs: 20,
             batch_size: 128,
             lr: 0.001,
@@ -151,6 +155,15 @@ impl TrainConfig {
                 ));
             }
             cert.validate(self.epochs)?;
+        }
+        if let Some(net) = &self.network {
+            net.shapes()?;
+            if self.certified.is_some() {
+                return Err(Error::param("--certified", "with --arch", "certified training supports the one-hidden-layer MLP only so far"));
+            }
+            if self.engine == Engine::Burn {
+                return Err(Error::param("--engine", "burn", "networks other than the MLP train on the native engine only"));
+            }
         }
         if self.train_subset == Some(0) {
             return Err(Error::param("--train-subset", 0, "must be at least 1"));

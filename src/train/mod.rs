@@ -6,6 +6,7 @@
 
 pub mod certified;
 pub mod config;
+pub mod network;
 pub mod penalty;
 pub mod rmsprop;
 pub mod step;
@@ -13,4 +14,5 @@ pub mod trainer;
 
 pub use certified::{CertMethod, CertTraining};
 pub use config::{AdvTraining, TrainConfig};
+pub use network::{train_any, train_network};
 pub use trainer::{train, EpochStats, TrainProgress, TrainReport};

@@ -43,6 +43,24 @@ pub enum DataAction {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchArg {
+    Mlp,
+    MadryCnn,
+    SmallCnn,
+}
+
+impl ArchArg {
+    /// The built-in's name ([`redblue::model::Arch::builtin`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchArg::Mlp => "mlp",
+            ArchArg::MadryCnn => "madry-cnn",
+            ArchArg::SmallCnn => "small-cnn",
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineArg {
     Native,
     Burn,
@@ -111,9 +129,13 @@ pub struct TrainArgs {
     /// Passes over the training set.
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
-    /// Hidden ReLU units.
-    #[arg(long, default_value_t = 625)]
-    pub hidden: usize,
+    /// Architecture: the paper's `mlp`, `madry-cnn` (Madry et al.'s MNIST CNN) or
+    /// `small-cnn` (the 2-conv stride-2 network of Wong & Kolter and CROWN-IBP).
+    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
+    pub arch: ArchArg,
+    /// Hidden ReLU units of the MLP, one width per hidden layer (`625`, or `1024,1024`).
+    #[arg(long, value_delimiter = ',', default_value = "625")]
+    pub hidden: Vec<usize>,
     /// Dropout probability on input pixels (training only).
     #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub dropout_input: f64,

@@ -222,6 +222,15 @@ pub fn load_model(path: &Path) -> Result<(redblue::model::Mlp, model_file::Model
     Ok((model, meta))
 }
 
+/// Loads a model file of any architecture and prints what the loader ignored.
+pub fn load_any_model(path: &Path) -> Result<(redblue::model::Model, model_file::ModelMeta)> {
+    let (model, meta) = model_file::load_any(path)?;
+    for w in &meta.warnings {
+        eprintln!("warning: model file {}: {w}", show(path));
+    }
+    Ok((model, meta))
+}
+
 /// Names the model file when its numbers break during scoring.
 pub fn scoring<T>(r: redblue::Result<T>, path: &Path) -> Result<T> {
     r.map_err(|e| match e {
@@ -233,10 +242,27 @@ pub fn scoring<T>(r: redblue::Result<T>, path: &Path) -> Result<T> {
 fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
     check_data_flags(&a.data, g)?;
     let out = Output::reserve("--out", &a.out, a.force, &[])?;
+    // The paper's MLP (one hidden layer) trains on its own engine; any other architecture is
+    // a network, built once the data's image shape is known.
+    let paper_mlp = a.arch == ArchArg::Mlp && a.hidden.len() == 1;
+    if a.arch != ArchArg::Mlp {
+        g.refuse(&["hidden"], &format!("with --arch {} (it sets the MLP's widths)", a.arch.name()))?;
+        g.refuse(
+            &["dropout_input", "dropout_hidden"],
+            &format!("with --arch {} (it has no dropout layers)", a.arch.name()),
+        )?;
+    }
+    if !paper_mlp {
+        g.refuse(&["init_std"], "except for the one-hidden-layer MLP (networks start from PyTorch's default initialisation)")?;
+    }
+    if a.hidden.is_empty() || a.hidden.contains(&0) {
+        return Err(redblue::Error::param("--hidden", format!("{:?}", a.hidden), "must be positive widths").into());
+    }
     let cfg = TrainConfig {
+        network: None,
         arch: MlpConfig {
             input: 784,
-            hidden: a.hidden,
+            hidden: a.hidden[0],
             classes: 10,
             dropout_input: a.dropout_input,
             dropout_hidden: a.dropout_hidden,
@@ -269,12 +295,39 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
         train_subset: a.train_subset,
         engine: a.engine.into(),
     };
-    cfg.validate()?; // fail before loading data
+    let network = |rows: usize, cols: usize| -> redblue::Result<Option<redblue::model::Arch>> {
+        if paper_mlp {
+            return Ok(None);
+        }
+        let mut arch = redblue::model::Arch::builtin(a.arch.name(), [1, rows, cols], 10, &a.hidden)?;
+        if a.arch == ArchArg::Mlp {
+            // The paper's dropout, on the input and after every hidden layer.
+            use redblue::model::arch::Layer;
+            let mut layers = Vec::new();
+            for l in arch.layers {
+                let relu = l == Layer::Relu;
+                layers.push(l);
+                if layers.len() == 1 && a.dropout_input > 0.0 {
+                    layers.push(Layer::Dropout { p: a.dropout_input });
+                }
+                if relu && a.dropout_hidden > 0.0 {
+                    layers.push(Layer::Dropout { p: a.dropout_hidden });
+                }
+            }
+            arch.layers = layers;
+        }
+        Ok(Some(arch))
+    };
+    TrainConfig { network: network(28, 28)?, ..cfg.clone() }.validate()?; // fail before loading data
     let d = load_data(&a.data)?;
     subset::first(d.train.n, a.train_subset, "--train-subset", "training set")?;
-    let cfg = TrainConfig { arch: MlpConfig { input: d.train.image_len(), ..cfg.arch }, ..cfg };
+    let cfg = TrainConfig {
+        arch: MlpConfig { input: d.train.image_len(), ..cfg.arch },
+        network: network(d.train.rows, d.train.cols)?,
+        ..cfg
+    };
     let mut bar = progress::Bar::new("train");
-    let (model, report) = train::train(&d.train.images, &d.train.labels, &cfg, &mut |p| {
+    let (model, report) = train::train_any(&d.train.images, &d.train.labels, &cfg, &mut |p| {
         bar.update(
             (p.epoch - 1) * p.batches + p.batch,
             p.epochs * p.batches,
@@ -294,7 +347,7 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
         "test_accuracy": clean.accuracy,
         "tool": format!("redblue {}", env!("CARGO_PKG_VERSION")),
     });
-    out.commit(&model_file::to_bytes(&model, &meta)?)?;
+    out.commit(&model_file::any_to_bytes(&model, &meta)?)?;
     let secs: f64 = report.epochs.iter().map(|e| e.seconds).sum();
     if a.json {
         println!(
@@ -307,7 +360,9 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
             None => String::new(),
         };
         println!(
-            "trained {} epochs{how} in {:.1}s ({:.1}s/epoch); test accuracy {:.4}, confidence {:.4}; saved {}",
+            "trained {} ({}) {} epochs{how} in {:.1}s ({:.1}s/epoch); test accuracy {:.4}, confidence {:.4}; saved {}",
+            a.arch.name(),
+            model.summary(),
             cfg.epochs,
             secs,
             secs / cfg.epochs as f64,
@@ -436,7 +491,7 @@ fn cmd_attack(a: AttackArgs, g: &Given<'_>) -> Result<()> {
     redblue::error::check_eps("--eps", a.eps, norm_of(&a.opts).max_eps(usize::MAX))?;
     let attack = make_attack(a.attack, &a.opts, g)?;
     let out = Output::reserve("--out", &a.out, a.force, &[&a.model])?;
-    let (model, info) = load_model(&a.model)?;
+    let (model, info) = load_any_model(&a.model)?;
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
     let (x, y) = select(&d.test, &a.subset)?;
@@ -527,7 +582,14 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
         }
         None => None,
     };
-    let (model, info) = load_model(&a.model)?;
+    let (model, info) = load_any_model(&a.model)?;
+    if model.mlp().is_none() && g.has("verify") && a.verify != VerifyArg::None {
+        bail!(
+            "--verify {}: the bounds support the one-hidden-layer ReLU MLP only so far; this model is {} (use --verify none)",
+            verify_method(a.verify).map_or("none", |m| m.name()),
+            model.summary()
+        );
+    }
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
     let mut out = serde_json::json!({
@@ -609,7 +671,7 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                 };
                 let surrogate = match &a.surrogate {
                     Some(p) => {
-                        let (s, meta) = load_model(p)?;
+                        let (s, meta) = load_any_model(p)?;
                         check_fit(&s, p, &d.test)?;
                         out["transfer"] = true.into();
                         out["surrogate"] = serde_json::json!(p);
@@ -636,11 +698,18 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
                     &a.model,
                 )?;
                 bar.finish();
-                if let Some(method) = verify_method(a.verify) {
+                if let (Some(method), None) = (verify_method(a.verify), model.mlp()) {
+                    notes.push(format!(
+                        "no verified accuracy: the {} bound supports the one-hidden-layer ReLU MLP only so far; \
+                         robust accuracy is at most the attacked accuracy",
+                        method.name().to_uppercase()
+                    ));
+                }
+                if let (Some(method), Some(mlp)) = (verify_method(a.verify), model.mlp()) {
                     let bounds = (clip_of(&a.opts) == ClipMode::Clipped).then_some(model.bounds());
                     let norm = norm_of(&a.opts);
                     for r in &mut s.rows {
-                        let v = redblue::certify::verified_accuracy_in(&model, x, y, norm, r.eps, bounds, method);
+                        let v = redblue::certify::verified_accuracy_in(mlp, x, y, norm, r.eps, bounds, method);
                         r.verified = Some(v);
                     }
                     out["verify"] = method.name().into();
