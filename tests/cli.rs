@@ -896,3 +896,56 @@ fn certify_judges_l2_balls_like_eval_and_refuses_the_exact_verifier_there() {
     let exact = ["--model", ms, "--eps", "0.3", "--norm", "l2", "--method", "exact"];
     w.run(&["certify"], &exact).fails_with(&["--method exact", "--norm l2", "L-inf boxes"]);
 }
+
+#[test]
+fn other_architectures_train_attack_and_are_refused_where_unsupported() {
+    let w = world();
+    let cnn = w.path("cnn.safetensors");
+    let out = w.run(&["train"], &["--arch", "small-cnn", "--epochs", "3", "--lr", "0.003", "--out", &s(&cnn)]);
+    out.ok();
+    assert!(out.stdout.contains("conv2d(16, k4, s2, p1)"), "{}", out.stdout);
+    let (m, meta) = redblue::model::file::load_any(&cnn).unwrap();
+    assert!(m.mlp().is_none(), "{}", m.summary());
+    assert_eq!(meta.train["train"]["network"]["layers"][0]["type"], "conv2d", "{}", meta.train);
+    // The file holds PyTorch's names and layouts.
+    let bytes = std::fs::read(&cnn).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("conv1.weight").unwrap().shape(), &[16, 1, 4, 4]);
+    assert_eq!(st.tensor("fc1.weight").unwrap().shape(), &[100, 1568]);
+    // Clean accuracy is learnt; PGD lowers it; no bound is claimed.
+    let v = w.eval_json(&cnn, &["--attack", "pgd", "--eps", "0,0.3", "--steps", "10"]);
+    let r = rows(&v);
+    assert!(f(&r[0], "accuracy") > 0.5, "{v}");
+    assert!(f(&r[1], "accuracy") < f(&r[0], "accuracy"), "{v}");
+    assert!(r[0].get("verified").is_none_or(Value::is_null), "{v}");
+    // A deeper MLP is a network too; the paper's one-hidden-layer MLP stays the MLP.
+    let deep = w.path("deep.safetensors");
+    w.run(&["train"], &["--hidden", "16,16", "--epochs", "1", "--out", &s(&deep)]).ok();
+    let (d, _) = redblue::model::file::load_any(&deep).unwrap();
+    assert!(d.summary().contains("linear(16) relu dropout(0.5) linear(16)"), "{}", d.summary());
+    // Refused, by name, with no output written.
+    let no = w.path("no.safetensors");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["train", "--arch", "madry-cnn", "--hidden", "100"], vec!["--hidden", "madry-cnn"]),
+        (
+            vec!["train", "--arch", "small-cnn", "--dropout-hidden", "0.3"],
+            vec!["--dropout-hidden", "no dropout layers"],
+        ),
+        (vec!["train", "--hidden", "16,16", "--init-std", "0.1"], vec!["--init-std"]),
+        (vec!["train", "--hidden", "16,0"], vec!["--hidden", "positive"]),
+        (
+            vec!["train", "--arch", "small-cnn", "--certified", "ibp", "--cert-eps", "0.1"],
+            vec!["--certified", "MLP only"],
+        ),
+        (vec!["train", "--arch", "resnet"], vec!["resnet"]),
+    ];
+    for (args, needles) in cases {
+        let mut a = args.clone();
+        a.extend(["--out", no.to_str().unwrap()]);
+        w.run(&a[..1], &a[1..]).fails_with(&needles);
+        assert!(!no.exists(), "{args:?} wrote a model");
+    }
+    w.run(&["eval"], &["--model", &s(&cnn), "--attack", "fgsm", "--eps", "0.1", "--verify", "crown"])
+        .fails_with(&["--verify crown", "MLP only"]);
+    w.run(&["certify"], &["--model", &s(&cnn), "--eps", "0.1"]).fails_with(&["MLP only so far", "conv2d"]);
+}

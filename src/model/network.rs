@@ -13,8 +13,8 @@ use crate::backend::device;
 use crate::error::{Error, Result};
 use crate::native::conv::{self, ConvGeom, PoolGeom};
 use crate::native::dense::{matmul, Mat};
-use burn::tensor::{activation::relu, module, Tensor, TensorData};
 use crate::nn::dropout::Dropout;
+use burn::tensor::{activation::relu, module, Tensor, TensorData};
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
@@ -216,7 +216,8 @@ impl Network {
                 Op::Dropout(p) => match (Dropout::new(*p), rng.as_deref_mut()) {
                     (Some(drop), Some(r)) => {
                         drop.draw(r, n * out_len, &mut bits);
-                        let m: Vec<f32> = bits.iter().map(|&b| if drop.keeps(b) { drop.scale() } else { 0.0 }).collect();
+                        let m: Vec<f32> =
+                            bits.iter().map(|&b| if drop.keeps(b) { drop.scale() } else { 0.0 }).collect();
                         out.iter_mut().zip(inp).zip(&m).for_each(|((o, v), k)| *o = v * k);
                         mask = m;
                     }

@@ -159,10 +159,18 @@ impl TrainConfig {
         if let Some(net) = &self.network {
             net.shapes()?;
             if self.certified.is_some() {
-                return Err(Error::param("--certified", "with --arch", "certified training supports the one-hidden-layer MLP only so far"));
+                return Err(Error::param(
+                    "--certified",
+                    "with --arch",
+                    "certified training supports the one-hidden-layer MLP only so far",
+                ));
             }
             if self.engine == Engine::Burn {
-                return Err(Error::param("--engine", "burn", "networks other than the MLP train on the native engine only"));
+                return Err(Error::param(
+                    "--engine",
+                    "burn",
+                    "networks other than the MLP train on the native engine only",
+                ));
             }
         }
         if self.train_subset == Some(0) {

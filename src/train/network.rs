@@ -23,7 +23,8 @@ pub fn train_network(
 ) -> Result<(Network, TrainReport)> {
     cfg.validate()?;
     crate::backend::flush_denormals();
-    let arch = cfg.network.clone().ok_or_else(|| Error::param("--arch", "(none)", "no network architecture to train"))?;
+    let arch =
+        cfg.network.clone().ok_or_else(|| Error::param("--arch", "(none)", "no network architecture to train"))?;
     let d = arch.input_len();
     let classes = arch.classes();
     if x.len() != labels.len() * d || labels.is_empty() {
@@ -34,7 +35,11 @@ pub fn train_network(
         });
     }
     if let Some(i) = labels.iter().position(|&y| y as usize >= classes) {
-        return Err(Error::param("label", labels[i], format!("at index {i} is not one of the network's {classes} classes")));
+        return Err(Error::param(
+            "label",
+            labels[i],
+            format!("at index {i} is not one of the network's {classes} classes"),
+        ));
     }
     let n = cfg.train_subset.unwrap_or(labels.len()).min(labels.len());
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);

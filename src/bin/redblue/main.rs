@@ -253,7 +253,10 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
         )?;
     }
     if !paper_mlp {
-        g.refuse(&["init_std"], "except for the one-hidden-layer MLP (networks start from PyTorch's default initialisation)")?;
+        g.refuse(
+            &["init_std"],
+            "except for the one-hidden-layer MLP (networks start from PyTorch's default initialisation)",
+        )?;
     }
     if a.hidden.is_empty() || a.hidden.contains(&0) {
         return Err(redblue::Error::param("--hidden", format!("{:?}", a.hidden), "must be positive widths").into());
