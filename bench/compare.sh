@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs redblue and PyTorch alternately on W1-W3 (and W5 with --w5) and prints redblue/PyTorch
+# Runs redblue and PyTorch alternately on W1-W4 (and W5 with --w5) and prints redblue/PyTorch
 # time ratios. PyTorch gets its best thread setting (1 and 2 threads are both measured for
 # W1-W3; the faster counts). For W5, PyTorch runs two models at a time with one thread each,
 # as redblue does (on W1, two 1-thread jobs out-train one 2-thread job on 2 cores).
@@ -24,7 +24,7 @@ PY
 }
 echo "| workload | redblue s | PyTorch 1 thread s | PyTorch 2 threads s | ratio redblue/best PyTorch |"
 echo "|---|---:|---:|---:|---:|"
-for w in w1 w2 w3; do
+for w in w1 w2 w3 w4; do
   r=$($rb bench --workload $w --runs "$runs" | median)
   p1=$($py bench/pytorch/bench.py --workload $w --threads 1 --runs "$runs" | median)
   p2=$($py bench/pytorch/bench.py --workload $w --threads 2 --runs "$runs" | median)

@@ -7,6 +7,9 @@ W2: FGSM (one input gradient, eval mode, summed CE) at eps 0.05/0.075/0.1/0.25 o
     test set in batches of 1000, clipped to [0, 1], plus clean evaluation.
 W3: PGD-40 (random start, step 2.5*eps/40, projection + clipping) at eps 0.1 over 1000 test
     images, plus evaluation.
+W4: 50 training batches (batch 128, the same RMSProp) of Madry et al.'s MNIST CNN (conv 5x5x32
+    pad 2, max-pool 2, conv 5x5x64 pad 2, max-pool 2, fc 1024, fc 10; PyTorch's default
+    initialisation) on the first 6400 training images.
 
 Prints one JSON object per workload: the median of --runs timed runs after one warm-up, for
 the thread count given (the compare script tries 1 and 2 and keeps the faster).
@@ -56,6 +59,21 @@ class Mlp(nn.Module):
         x = F.dropout(x, 0.2, self.training)
         h = F.dropout(F.relu(self.fc1(x)), 0.5, self.training)
         return self.fc2(h)
+
+
+class MadryCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
+        self.fc1 = nn.Linear(64 * 7 * 7, 1024)
+        self.fc2 = nn.Linear(1024, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 1, 28, 28)
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
 def epoch(model, opt, x, y, gen):
@@ -112,7 +130,7 @@ def pgd(model, x, y, eps, steps, gen):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workload", choices=["w1", "w2", "w3"], required=True)
+    ap.add_argument("--workload", choices=["w1", "w2", "w3", "w4"], required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cache", default=os.path.join(
@@ -122,9 +140,12 @@ def main():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     xtr, ytr, xte, yte = load(a.cache)
-    model = Mlp()
+    model = MadryCnn() if a.workload == "w4" else Mlp()
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-6, momentum=0.0)
-    if a.workload == "w1":
+    if a.workload == "w4":
+        run = lambda: epoch(model, opt, xtr[:6400], ytr[:6400], gen)
+        samples = 6400
+    elif a.workload == "w1":
         run = lambda: epoch(model, opt, xtr, ytr, gen)
         samples = len(ytr)
     else:

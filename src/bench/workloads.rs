@@ -31,6 +31,19 @@ pub fn w1(x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
     Ok(result("w1", "one training epoch, paper MLP, batch 128, RMSProp", t, y.len(), gflop))
 }
 
+/// W4: 50 training batches (batch 128, RMSProp, lr 0.001) of `madry-cnn` (conv 5x5x32, max-pool
+/// 2, conv 5x5x64, max-pool 2, fc 1024, fc 10) on the first 6400 training images.
+pub fn w4(x: &[f32], y: &[u8], (rows, cols): (usize, usize), runs: usize) -> Result<WorkloadResult> {
+    let arch = crate::model::Arch::builtin("madry-cnn", [1, rows, cols], 10, &[])?;
+    let n = (50 * 128).min(y.len());
+    let cfg = TrainConfig { epochs: 1, network: Some(arch), train_subset: Some(n), ..TrainConfig::default() };
+    let t = time_runs(runs, || train::train_network(x, y, &cfg, &mut |_| {}).map(|_| ()))?;
+    // Forward multiply-adds per image: conv1 32·25·784, conv2 64·800·196, fc1 1024·3136,
+    // fc2 10·1024; training is about three times the forward pass, 2 flops per multiply-add.
+    let fwd = (32.0 * 25.0 * 784.0 + 64.0 * 800.0 * 196.0 + 1024.0 * 3136.0 + 10.0 * 1024.0) * 2.0;
+    Ok(result("w4", "50 training batches of madry-cnn, batch 128, RMSProp", t, n, n as f64 * 3.0 * fwd / 1e9))
+}
+
 /// W2: FGSM at the paper's four eps over the given test images, plus clean evaluation.
 pub fn w2(model: &Mlp, x: &[f32], y: &[u8], runs: usize) -> Result<WorkloadResult> {
     let cfg = SweepConfig { eps: vec![0.05, 0.075, 0.10, 0.25], clip: ClipMode::Clipped, batch_size: 1000, seed: 0 };

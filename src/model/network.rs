@@ -233,9 +233,9 @@ impl Network {
     }
 
     /// The VJP of the logits with `dlogits` (`[n, classes]`): the input's cotangent
-    /// (`[n, input]`) and, when `params` is true, every parameter's gradient (in
-    /// [`Network::specs`] order).
-    pub fn backward(&self, t: &Trace, dlogits: &[f32], params: bool) -> (Vec<f32>, Vec<Vec<f32>>) {
+    /// (`[n, input]`; all zero when `input` is false, which skips the first layer's product)
+    /// and, when `params` is true, every parameter's gradient (in [`Network::specs`] order).
+    pub fn backward(&self, t: &Trace, dlogits: &[f32], params: bool, input: bool) -> (Vec<f32>, Vec<Vec<f32>>) {
         crate::backend::flush_denormals();
         let n = t.n;
         let mut grads: Vec<Vec<f32>> =
@@ -252,17 +252,18 @@ impl Network {
                         }
                     }
                 }
-                Op::Conv { g, oc, param } => {
+                Op::Conv { g, oc, param } if input || i > 0 => {
                     let w = &self.params[*param];
                     dx.par_chunks_mut(in_len)
                         .zip(dy.par_chunks(out_len))
                         .for_each_init(Vec::new, |col, (d, g_out)| conv::conv_input_vjp(g, w, *oc, g_out, col, d));
                     if params {
-                        let (dw, db) = grads.split_at_mut(param + 1);
-                        let mut col = Vec::new();
-                        for (xi, g_out) in inp.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
-                            conv::conv_param_grads(g, xi, g_out, *oc, &mut col, &mut dw[*param], &mut db[0]);
-                        }
+                        conv_grads(g, *oc, inp, &dy, (in_len, out_len), &mut grads, *param);
+                    }
+                }
+                Op::Conv { g, oc, param } => {
+                    if params {
+                        conv_grads(g, *oc, inp, &dy, (in_len, out_len), &mut grads, *param);
                     }
                 }
                 Op::Pool(_) => {
@@ -272,11 +273,23 @@ impl Network {
                         .for_each(|((d, g_out), a)| conv::max_pool_vjp(a, g_out, d));
                 }
                 Op::Linear { i: il, o, param } => {
-                    let w = &self.params[*param];
-                    matmul(Mat::new(&dy, n, *o), Mat::new(w, *o, *il), &mut dx, false);
+                    let (w, (il, o)) = (&self.params[*param], (*il, *o));
+                    // Row blocks of fixed size: each output row is computed the same way on
+                    // any number of threads.
+                    if input || i > 0 {
+                        dx.par_chunks_mut(ROWS * il).enumerate().for_each(|(b, out)| {
+                            let r = out.len() / il;
+                            let dyb = Mat::new(&dy, n, o).rows(b * ROWS, b * ROWS + r);
+                            matmul(dyb, Mat::new(w, o, il), out, false);
+                        });
+                    }
                     if params {
-                        matmul(Mat::new(&dy, n, *o).t(), Mat::new(inp, n, *il), &mut grads[*param], false);
-                        for row in dy.chunks_exact(*o) {
+                        grads[*param].par_chunks_mut(ROWS * il).enumerate().for_each(|(b, out)| {
+                            let r = out.len() / il;
+                            let dyt = Mat::new(&dy, n, o).t().rows(b * ROWS, b * ROWS + r);
+                            matmul(dyt, Mat::new(inp, n, il), out, false);
+                        });
+                        for row in dy.chunks_exact(o) {
                             grads[param + 1].iter_mut().zip(row).for_each(|(g, v)| *g += v);
                         }
                     }
@@ -301,10 +314,45 @@ impl Network {
     }
 }
 
+/// Rows per block of a linear layer's products (fixed, so results do not depend on the
+/// thread count).
+const ROWS: usize = 32;
+/// Images per partial sum of a convolution's parameter gradients.
+const IMAGES: usize = 8;
+
+/// A convolution's parameter gradients added to `grads[param]` (weight) and
+/// `grads[param + 1]` (bias): partial sums over fixed blocks of images, added in order, so
+/// the result is the same on any number of threads.
+fn conv_grads(
+    g: &ConvGeom,
+    oc: usize,
+    inp: &[f32],
+    dy: &[f32],
+    (in_len, out_len): (usize, usize),
+    grads: &mut [Vec<f32>],
+    param: usize,
+) {
+    let (wl, bl) = (grads[param].len(), grads[param + 1].len());
+    let parts: Vec<(Vec<f32>, Vec<f32>)> = inp
+        .par_chunks(IMAGES * in_len)
+        .zip(dy.par_chunks(IMAGES * out_len))
+        .map(|(xs, gs)| {
+            let (mut dw, mut db, mut col) = (vec![0.0; wl], vec![0.0; bl], Vec::new());
+            for (xi, g_out) in xs.chunks_exact(in_len).zip(gs.chunks_exact(out_len)) {
+                conv::conv_param_grads(g, xi, g_out, oc, &mut col, &mut dw, &mut db);
+            }
+            (dw, db)
+        })
+        .collect();
+    for (dw, db) in parts {
+        grads[param].iter_mut().zip(dw).for_each(|(a, v)| *a += v);
+        grads[param + 1].iter_mut().zip(db).for_each(|(a, v)| *a += v);
+    }
+}
+
 /// `out [n, o] = x [n, i] · Wᵀ + b`, `W [o, i]` (PyTorch layout), rows in fixed blocks so
 /// the result does not depend on the thread count.
 fn linear_forward(w: &[f32], b: &[f32], x: &[f32], i: usize, o: usize, out: &mut [f32]) {
-    const ROWS: usize = 32;
     out.par_chunks_mut(ROWS * o).zip(x.par_chunks(ROWS * i)).for_each(|(ob, xb)| {
         let r = xb.len() / i;
         for row in ob.chunks_exact_mut(o) {
@@ -387,7 +435,7 @@ impl Classifier for Network {
             Engine::Native => {
                 let t = self.forward(x, n);
                 let cot = dlogits(t.logits());
-                let (dx, _) = self.backward(&t, &cot, false);
+                let (dx, _) = self.backward(&t, &cot, false, true);
                 (t.logits().to_vec(), dx)
             }
             Engine::Burn => super::reference::reference_forward_vjp(self, x, n, dlogits),
@@ -437,7 +485,7 @@ mod tests {
             }
             // Parameter gradients against burn autodiff over the same reference graph.
             let t = net.forward(&x, n);
-            let (_, grads) = net.backward(&t, &cot, true);
+            let (_, grads) = net.backward(&t, &cot, true, true);
             for (j, spec) in net.specs().iter().enumerate().flat_map(|p| [p; 4]) {
                 let mut plus = net.clone();
                 let h = 1e-3f32;
@@ -455,6 +503,7 @@ mod tests {
         }
     }
 
+    /// Logits, input VJPs and parameter gradients are bit-identical on 1 and 3 threads.
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -464,7 +513,11 @@ mod tests {
         let x: Vec<f32> = (0..n * 784).map(|_| rng.gen_range(0.0..1.0)).collect();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-            pool.install(|| net.forward_vjp(&x, n, &mut |l| l.to_vec()))
+            pool.install(|| {
+                let t = net.forward(&x, n);
+                let cot = t.logits().to_vec();
+                (t.logits().to_vec(), net.backward(&t, &cot, true, true))
+            })
         };
         assert_eq!(run(1), run(3));
     }

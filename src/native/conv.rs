@@ -28,26 +28,38 @@ impl ConvGeom {
     pub fn patch(&self) -> usize {
         self.c * self.k * self.k
     }
-    /// Calls `f(row, col, pixel)` for every entry of the im2col matrix inside the input
-    /// (`pixel` indexes the `[c, h, w]` image; padding entries are skipped).
-    fn each(&self, mut f: impl FnMut(usize, usize, usize)) {
+    /// For kernel column `kj`: the output columns `x0..x1` whose input column
+    /// `x·stride + kj - pad` lies inside the image, and that input column at `x0`.
+    fn cols_inside(&self, kj: usize, ow: usize) -> (usize, usize, usize) {
+        let (s, p) = (self.stride, self.pad);
+        // ix = x·s + kj - p >= 0  <=>  x >= ceil((p - kj) / s)
+        let x0 = if p > kj { (p - kj).div_ceil(s) } else { 0 };
+        // ix < w  <=>  x·s < w + p - kj
+        let x1 = if self.w + p > kj { ((self.w + p - kj - 1) / s + 1).min(ow) } else { 0 };
+        let x1 = x1.max(x0);
+        (x0, x1, (x0 * s + kj).saturating_sub(p))
+    }
+
+    /// Calls `f(col_offset, pixel_offset, count)` for each run of im2col entries inside the
+    /// input: entries `col_offset + t` of the flat `[c·k·k, oh·ow]` matrix read pixels
+    /// `pixel_offset + t·stride` of the `[c, h, w]` image, `t < count`.
+    fn runs(&self, mut f: impl FnMut(usize, usize, usize)) {
         let (oh, ow) = self.out_hw();
+        let p = oh * ow;
         for c in 0..self.c {
             for ki in 0..self.k {
                 for kj in 0..self.k {
                     let row = (c * self.k + ki) * self.k + kj;
+                    let (x0, x1, ix0) = self.cols_inside(kj, ow);
+                    if x1 == x0 {
+                        continue;
+                    }
                     for y in 0..oh {
                         let iy = (y * self.stride + ki) as isize - self.pad as isize;
                         if iy < 0 || iy >= self.h as isize {
                             continue;
                         }
-                        let base = (c * self.h + iy as usize) * self.w;
-                        for x in 0..ow {
-                            let ix = (x * self.stride + kj) as isize - self.pad as isize;
-                            if ix >= 0 && ix < self.w as isize {
-                                f(row, y * ow + x, base + ix as usize);
-                            }
-                        }
+                        f(row * p + y * ow + x0, (c * self.h + iy as usize) * self.w + ix0, x1 - x0);
                     }
                 }
             }
@@ -61,7 +73,15 @@ pub fn im2col(g: &ConvGeom, x: &[f32], col: &mut Vec<f32>) {
     let p = oh * ow;
     col.clear();
     col.resize(g.patch() * p, 0.0);
-    g.each(|r, q, i| col[r * p + q] = x[i]);
+    let s = g.stride;
+    g.runs(|at, from, n| {
+        let dst = &mut col[at..at + n];
+        if s == 1 {
+            dst.copy_from_slice(&x[from..from + n]);
+        } else {
+            dst.iter_mut().zip(x[from..].iter().step_by(s)).for_each(|(d, v)| *d = *v);
+        }
+    });
 }
 
 /// One image's convolution: `out [oc, oh·ow] = W [oc, c·k·k] · col + b`; `col` is scratch.
@@ -84,7 +104,15 @@ pub fn conv_input_vjp(g: &ConvGeom, weight: &[f32], oc: usize, dy: &[f32], dcol:
     dcol.resize(g.patch() * p, 0.0);
     matmul(Mat::new(weight, oc, g.patch()).t(), Mat::new(dy, oc, p), dcol, false);
     dx.fill(0.0);
-    g.each(|r, q, i| dx[i] += dcol[r * p + q]);
+    let s = g.stride;
+    g.runs(|at, from, n| {
+        let src = &dcol[at..at + n];
+        if s == 1 {
+            dx[from..from + n].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+        } else {
+            dx[from..].iter_mut().step_by(s).zip(src).for_each(|(d, v)| *d += v);
+        }
+    });
 }
 
 /// One image's parameter gradients, accumulated: `dW += dy · colᵀ`, `db += sum over

@@ -52,6 +52,19 @@ impl<'a, T> Mat<'a, T> {
     }
 }
 
+impl<'a, T> Mat<'a, T> {
+    /// Rows `r0..r1` of the matrix (of a transposed view: columns of the original), without
+    /// copying.
+    ///
+    /// # Panics
+    /// If the rows are out of range (a programming error inside redblue).
+    pub fn rows(self, r0: usize, r1: usize) -> Self {
+        assert!(r0 <= r1 && r1 <= self.rows, "internal error: rows {r0}..{r1} of {}", self.rows);
+        let off = (r0 * self.row_stride).min(self.data.len());
+        Mat { data: &self.data[off..], rows: r1 - r0, ..self }
+    }
+}
+
 /// `out = a · b` (or `out += a · b` when `accumulate`), `out` row-major `[a.rows, b.cols]`,
 /// on the calling thread.
 ///
@@ -72,7 +85,9 @@ pub fn matmul<T: Scalar>(a: Mat<'_, T>, b: Mat<'_, T>, out: &mut [T], accumulate
     crate::backend::flush_denormals();
     let s = |v: usize| v as isize;
     // SAFETY: `Mat::new` checked that every index (rows-1)*row_stride + (cols-1)*col_stride of
-    // a and b is inside their slices (a transpose only swaps the strides); `out` holds exactly
+    // a and b is inside their slices (a transpose only swaps the strides, and `Mat::rows`
+    // moves the start by r0 rows while keeping r1 <= rows, so the last index it can reach is
+    // the original's at most); `out` holds exactly
     // m*n values with row stride n and column stride 1 and is exclusively borrowed.
     unsafe {
         gemm::gemm(

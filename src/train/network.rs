@@ -121,7 +121,7 @@ fn pass(net: &Network, x: &[f32], y: &[u8], weight: f64, grads: &mut [Vec<f32>],
     let (dl, losses) = crate::nn::ops::ce_grad_exact_rows(t.logits(), y, net.num_classes());
     let scale = weight / n as f64;
     let cot: Vec<f32> = dl.iter().map(|v| (v * scale) as f32).collect();
-    let (_, g) = net.backward(&t, &cot, true);
+    let (_, g) = net.backward(&t, &cot, true, false);
     for (acc, g) in grads.iter_mut().zip(g) {
         acc.iter_mut().zip(g).for_each(|(a, v)| *a += v);
     }

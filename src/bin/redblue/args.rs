@@ -552,6 +552,8 @@ pub enum Workload {
     W2,
     /// PGD-40 (random start) over 1k test images at eps 0.1, plus evaluation.
     W3,
+    /// 50 training batches (batch 128, RMSProp) of `madry-cnn` on MNIST.
+    W4,
     /// The full default `reproduce` run (wall time only; takes many minutes).
     W5,
     /// IBP margin bounds of the 10k test images at eps 0.02.

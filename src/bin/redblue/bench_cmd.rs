@@ -31,6 +31,7 @@ fn run_one(a: &BenchArgs) -> Result<serde_json::Value> {
     let d = load_data(&a.data)?;
     let r: WorkloadResult = match a.workload {
         Workload::W1 => workloads::w1(&d.train.images, &d.train.labels, a.runs)?,
+        Workload::W4 => workloads::w4(&d.train.images, &d.train.labels, (d.train.rows, d.train.cols), a.runs)?,
         Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 | Workload::W12 => {
             let model = match &a.model {
                 Some(p) => model_file::load(p)?.0,
@@ -118,7 +119,7 @@ fn child(a: &BenchArgs, w: &str) -> Result<serde_json::Value> {
 pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     crate::check_data_flags(&a.data, g)?;
     match a.workload {
-        Workload::Peak | Workload::W1 | Workload::W5 => {
+        Workload::Peak | Workload::W1 | Workload::W4 | Workload::W5 => {
             g.refuse(&["model"], "with this --workload (only w2, w3, w10, w11 and w12 take a model)")?
         }
         Workload::All | Workload::W2 | Workload::W3 | Workload::W10 | Workload::W11 | Workload::W12 => {}
@@ -133,7 +134,7 @@ pub fn cmd_bench(a: BenchArgs, g: &Given<'_>) -> Result<()> {
     }
     let p: Peak = serde_json::from_value(child(&a, "peak")?)?;
     let mut rows: Vec<WorkloadResult> = Vec::new();
-    for w in ["w1", "w2", "w3", "w10", "w11", "w12"] {
+    for w in ["w1", "w2", "w3", "w4", "w10", "w11", "w12"] {
         eprintln!("running {w} ({} timed runs)...", a.runs);
         rows.push(serde_json::from_value(child(&a, w)?)?);
     }
