@@ -949,3 +949,47 @@ fn other_architectures_train_attack_and_are_refused_where_unsupported() {
         .fails_with(&["--verify crown", "MLP only"]);
     w.run(&["certify"], &["--model", &s(&cnn), "--eps", "0.1"]).fails_with(&["MLP only so far", "conv2d"]);
 }
+
+#[test]
+fn import_checks_a_pytorch_state_dict_against_its_architecture() {
+    let w = world();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let (state, arch) = (fx.join("tiny_cnn.state.safetensors"), fx.join("tiny_cnn.arch.json"));
+    let out = w.path("imported.safetensors");
+    let o = redblue(&["import", &s(&state), "--arch", &s(&arch), "--out", &s(&out)]);
+    o.ok();
+    assert!(o.stdout.contains("conv2d(4, k3, s1, p1)"), "{}", o.stdout);
+    // The file is a redblue model with PyTorch's logits, and records no local path.
+    let (m, meta) = redblue::model::file::load_any(&out).unwrap();
+    let io = std::fs::read(fx.join("tiny_cnn.io.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&io).unwrap();
+    let f32s = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<f32>>();
+    let (x, want) = (f32s(st.tensor("inputs").unwrap().data()), f32s(st.tensor("logits").unwrap().data()));
+    use redblue::model::Classifier;
+    for (a, b) in m.logits_host(&x, 8).iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    assert!(!meta.train.to_string().contains(fx.to_str().unwrap()), "{}", meta.train);
+    assert_eq!(meta.train["imported"]["sha256"].as_str(), Some(sha256_file(&state).as_str()));
+    // Refused by name, nothing written.
+    let no = w.path("no.safetensors");
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (vec![s(&state), "--arch".into(), "small-cnn".into()], vec!["conv1.weight", "expected shape [16, 1, 4, 4]"]),
+        (vec![s(&state), "--arch".into(), "resnet".into()], vec!["--arch", "neither a built-in"]),
+        (
+            vec![s(&state), "--arch".into(), s(&arch), "--hidden".into(), "4".into()],
+            vec!["--hidden", "architecture file"],
+        ),
+        (vec![s(&w.path("m.onnx")), "--arch".into(), "mlp".into()], vec!["ONNX import is not supported yet"]),
+        (vec![s(&fx.join("tiny_cnn.io.safetensors")), "--arch".into(), s(&arch)], vec!["missing tensors"]),
+        (vec![s(&arch), "--arch".into(), s(&arch)], vec!["tiny_cnn.arch.json"]),
+    ];
+    for (args, needles) in cases {
+        let mut a: Vec<String> = vec!["import".into()];
+        a.extend(args.clone());
+        a.extend(["--out".into(), s(&no)]);
+        redblue(&a).fails_with(&needles);
+        assert!(!no.exists(), "{args:?} wrote a model");
+    }
+    redblue(&["import", &s(&state), "--arch", &s(&arch), "--out", &s(&state), "--force"]).fails_with(&["same file"]);
+}

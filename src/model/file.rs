@@ -176,6 +176,39 @@ pub fn from_bytes_any(bytes: &[u8], path: &Path) -> Result<(Model, ModelMeta)> {
     Ok((Model::Mlp(mlp), ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }))
 }
 
+/// A PyTorch `state_dict` saved with `safetensors.torch.save_file` (f32 tensors named as the
+/// module's attributes name them) read as a network of architecture `arch`: every parameter
+/// checked by name, shape, dtype and finiteness. Tensors the architecture has no use for
+/// (buffers such as `num_batches_tracked`) are ignored with a warning. A one-hidden-layer
+/// network becomes the paper's MLP.
+pub fn import_state_dict(bytes: &[u8], path: &Path, arch: Arch) -> Result<(Model, Vec<String>)> {
+    let bad = |reason: String| Error::ModelFile { path: path.to_path_buf(), reason };
+    let parsed = tensorfile::open(bytes).map_err(bad)?;
+    let st = &parsed.tensors;
+    let mut found: Vec<String> = st.names().into_iter().cloned().collect();
+    found.sort();
+    let specs = arch.params()?;
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let missing: Vec<&str> = names.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "missing tensors {missing:?}: architecture {} needs {names:?}, the file has {found:?}",
+            arch.summary()
+        )));
+    }
+    let mut warnings = Vec::new();
+    let extra: Vec<&String> = found.iter().filter(|f| !names.contains(&f.as_str())).collect();
+    if !extra.is_empty() {
+        warnings.push(format!("tensors the architecture does not use, ignored: {extra:?}"));
+    }
+    let mut params = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        params.push(checked(st, &spec.name, &spec.shape).map_err(bad)?);
+    }
+    let net = Network::new(arch, params).map_err(|e| bad(e.to_string()))?;
+    Ok((Model::from_network(net)?, warnings))
+}
+
 /// Tensor `name`, checked for dtype F32, `shape` and finiteness.
 fn checked(st: &safetensors::SafeTensors<'_>, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
     let v = st.tensor(name).map_err(|e| format!("tensor {name}: {e}"))?;
@@ -322,5 +355,48 @@ mod tests {
             let e = got.expect_err(want);
             assert!(e.contains(want) && e.contains("bad.safetensors"), "{e:?} should say {want:?}");
         }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// PyTorch's state_dicts (`bench/peers/make_import_fixtures.py`) imported with their
+    /// architecture give PyTorch's logits within 1e-5 on PyTorch's inputs; the MLP becomes the
+    /// paper's model, and its bare state_dict loads as one too.
+    #[test]
+    fn pytorch_state_dicts_import_with_pytorchs_logits() {
+        for name in ["tiny_cnn", "tiny_mlp"] {
+            let arch: Arch = serde_json::from_slice(&fixture(&format!("{name}.arch.json"))).expect("arch json");
+            let state = fixture(&format!("{name}.state.safetensors"));
+            let (model, warnings) = import_state_dict(&state, Path::new(name), arch).expect("import");
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(model.mlp().is_some(), name == "tiny_mlp", "{}", model.summary());
+            let io = fixture(&format!("{name}.io.safetensors"));
+            let st = safetensors::SafeTensors::deserialize(&io).expect("io file");
+            let x = f32_from_bytes(st.tensor("inputs").expect("inputs").data());
+            let want = f32_from_bytes(st.tensor("logits").expect("logits").data());
+            let got = model.logits_host(&x, 8);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-5, "{name}: logit {a} vs PyTorch's {b}");
+            }
+            if name == "tiny_mlp" {
+                let (bare, _) = from_bytes_any(&state, Path::new(name)).expect("a bare MLP state_dict");
+                assert!(bare.mlp().is_some());
+                assert_eq!(bare.logits_host(&x, 8), got);
+            }
+        }
+        // The wrong architecture is refused by the tensors it lacks or misreads.
+        let cnn = fixture("tiny_cnn.state.safetensors");
+        let mlp: Arch = serde_json::from_slice(&fixture("tiny_mlp.arch.json")).expect("arch json");
+        let e = import_state_dict(&cnn, Path::new("cnn.safetensors"), mlp.clone()).expect_err("wrong arch").to_string();
+        assert!(
+            e.contains("cnn.safetensors") && e.contains("fc1.weight: expected shape [20, 144], found [16, 72]"),
+            "{e}"
+        );
+        let wide = Arch::builtin("small-cnn", [1, 12, 12], 10, &[]).expect("arch");
+        let e = import_state_dict(&cnn, Path::new("cnn.safetensors"), wide).expect_err("wrong arch").to_string();
+        assert!(e.contains("conv1.weight: expected shape [16, 1, 4, 4]"), "{e}");
     }
 }

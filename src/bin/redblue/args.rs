@@ -32,6 +32,9 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Benchmarks: GEMM peak and the timed workloads W1-W3 (W5 on request); prints figures.
     Bench(BenchArgs),
+    /// Bring your own model: a PyTorch state_dict (saved with safetensors.torch.save_file)
+    /// and its architecture, checked by name, shape and dtype, saved as a redblue model.
+    Import(ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -580,4 +583,29 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The state_dict file (`safetensors.torch.save_file(model.state_dict(), path)`).
+    pub input: PathBuf,
+    /// Its architecture: `mlp`, `madry-cnn`, `small-cnn` (the classes README shows), or a
+    /// JSON file in the `redblue.arch` format (any sequence of the layer vocabulary).
+    #[arg(long)]
+    pub arch: String,
+    /// The MLP's hidden widths (`--arch mlp`).
+    #[arg(long, value_delimiter = ',', default_value = "625")]
+    pub hidden: Vec<usize>,
+    /// Input shape C,H,W of a built-in.
+    #[arg(long, value_delimiter = ',', default_value = "1,28,28")]
+    pub input_shape: Vec<usize>,
+    /// Number of classes of a built-in.
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
+    /// Where to write the redblue model file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite `--out` if it exists.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -5,6 +5,7 @@ mod alloc;
 mod args;
 mod bench_cmd;
 mod certify_cmd;
+mod import_cmd;
 mod progress;
 mod render;
 mod reproduce_cmd;
@@ -73,6 +74,7 @@ fn run(cli: Cli, g: &Given<'_>) -> Result<()> {
         Command::Certify(a) => certify_cmd::cmd_certify(a, g),
         Command::Reproduce(a) => reproduce_cmd::cmd_reproduce(a, g),
         Command::Bench(a) => bench_cmd::cmd_bench(a, g),
+        Command::Import(a) => import_cmd::cmd_import(a, g),
     }
 }
 
