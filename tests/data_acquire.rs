@@ -339,3 +339,33 @@ fn unwritable_cache_does_not_stop_the_system_dir_source() {
     let w = &d.warnings[0];
     assert!(w.contains(&root.join("fashion-mnist").display().to_string()) && w.contains("os error"), "{w}");
 }
+
+/// Fashion-MNIST with no mirror, no system directory and an empty cache comes from its
+/// Debian package through `apt-get download` (no root): every file verified by SHA-256 and
+/// cached, then read from the cache. Runs where `apt-get` and the Debian archive are present
+/// (as on this project's machines); elsewhere it says so and checks nothing.
+#[test]
+fn fashion_mnist_comes_from_apt_get_download_where_apt_is_present() {
+    let apt = std::process::Command::new("apt-get").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !apt {
+        eprintln!("apt-get not present: the apt source is not tested here");
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let o = opts(cache.path(), vec![closed_port_base()]);
+    let data = load(DatasetKind::FashionMnist, &o).unwrap_or_else(|e| panic!("Fashion-MNIST through apt: {e}"));
+    assert_eq!(data.source, Source::DebianDownload("dataset-fashion-mnist".into()));
+    assert_eq!(data.source.record(), "Debian package dataset-fashion-mnist (apt-get download)");
+    assert_eq!((data.train.n, data.test.n), (60000, 10000));
+    let dir = cache.path().join("fashion-mnist");
+    for name in FILE_NAMES {
+        assert!(dir.join(name).is_file(), "{name} not cached");
+    }
+    let again = load(DatasetKind::FashionMnist, &o).unwrap();
+    assert_eq!(again.source, Source::Cache(dir));
+    // Downloads off: apt is not asked, and the reason says so.
+    let empty = tempfile::tempdir().unwrap();
+    let off = AcquireOptions { download: false, ..opts(empty.path(), vec![]) };
+    let e = load(DatasetKind::FashionMnist, &off).expect_err("no source").to_string();
+    assert!(e.contains("apt-get download: downloads disabled"), "{e}");
+}

@@ -178,7 +178,52 @@ pub(crate) fn acquire_files(
         },
     }
 
+    match (&plan.apt_package, &plan.system_dir, opts.download, &cache) {
+        (Some(_), Some(_), false, _) => reasons.push("apt-get download: downloads disabled".to_string()),
+        (Some(_), Some(_), true, None) => reasons.push("apt-get download: no cache folder to keep the files in".into()),
+        (Some(pkg), Some(sys), true, Some(dir)) => match from_apt(pkg, sys, dir, specs, &mut have, &mut warnings) {
+            Ok(()) => {
+                if let Some(a) = complete(&mut have, dir, Source::DebianDownload(pkg.clone()), specs, &warnings) {
+                    return Ok(a);
+                }
+            }
+            Err(e) => reasons.push(format!("apt-get download {pkg}: {e}")),
+        },
+        _ => {}
+    }
+
     Err(DataError::NoSource { dataset: kind.name().to_string(), tried: reasons })
+}
+
+/// Fetches Debian package `package` with `apt-get download` (no root, a temporary folder),
+/// takes the files it would install into `sys` (raw or `.gz`), verifies each and stores it
+/// in the cache atomically.
+fn from_apt(
+    package: &str,
+    sys: &Path,
+    cache: &Path,
+    specs: &[FileSpec; 4],
+    have: &mut Slots,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let deb = super::deb::apt_download(package)?;
+    let names: Vec<String> = specs.iter().flat_map(|s| [s.name.clone(), format!("{}.gz", s.name)]).collect();
+    let files = super::deb::files_in_deb(&deb, &sys.to_string_lossy(), &names)?;
+    let source = Source::DebianDownload(package.to_string());
+    for (i, spec) in specs.iter().enumerate() {
+        if have[i].is_some() {
+            continue;
+        }
+        let gz = format!("{}.gz", spec.name);
+        let Some((name, bytes)) = files.iter().find(|(n, _)| *n == spec.name || *n == gz) else {
+            return Err(format!("the package has no {} (raw or .gz)", spec.name));
+        };
+        let shown = format!("{package}:{}/{name}", sys.display());
+        let raw = super::idx::decompress_if_gzip(bytes.clone(), Path::new(&shown)).map_err(|e| e.to_string())?;
+        verify(&shown, &raw, &spec.sha256).map_err(|e| e.to_string())?;
+        have[i] = Some(store(cache, spec, raw, &source, warnings));
+    }
+    Ok(())
 }
 
 /// An explicitly given data dir: every file must be present (raw or `.gz`) and verify.

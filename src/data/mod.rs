@@ -6,6 +6,7 @@
 pub mod acquire;
 pub mod checksum;
 pub mod dataset;
+pub mod deb;
 pub mod download;
 pub mod error;
 pub mod files;

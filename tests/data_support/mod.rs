@@ -38,6 +38,7 @@ impl Synthetic {
             std::array::from_fn(|i| FileSpec { name: FILE_NAMES[i].to_string(), sha256: sha256_hex(&self.files[i]) });
         plan.npm_package = None;
         plan.system_dir = None;
+        plan.apt_package = None;
         plan
     }
 
