@@ -135,6 +135,12 @@ pub fn from_bytes_any(bytes: &[u8], path: &Path) -> Result<(Model, ModelMeta)> {
     let (st, meta_map) = (&parsed.tensors, &parsed.metadata);
     let mut found: Vec<String> = st.names().into_iter().cloned().collect();
     found.sort();
+    if found.iter().any(|f| f == "images") && !found.iter().any(|f| f.ends_with(".weight")) {
+        return Err(bad(format!(
+            "missing tensors: a model has <layer>.weight and <layer>.bias tensors, found {found:?} \
+             (this looks like an adversarial set, not a model)"
+        )));
+    }
     let mut warnings = Vec::new();
     for key in meta_map.keys().filter(|k| !META_KEYS.contains(&k.as_str())) {
         if key.starts_with("redblue.") {
