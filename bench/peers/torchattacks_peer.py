@@ -30,7 +30,7 @@ import torchattacks
 from safetensors import safe_open
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ATTACKS = ["apgd-ce", "apgd-t", "fab-t", "square", "auto", "auto-100"]
+ATTACKS = ["apgd-ce", "apgd-t", "fab-t", "square", "auto", "auto-100", "pgd"]
 
 
 def idx(path):
@@ -52,6 +52,63 @@ def test_set(cache, offset, n):
     # [N, 1, 28, 28]: torchattacks' Square (and AutoAttack) read channels/height/width from it.
     x = torch.from_numpy(x.astype(np.float32) / 255).reshape(-1, 1, 28, 28)
     return x, torch.from_numpy(y.astype(np.int64))
+
+
+class Net(nn.Module):
+    """Any redblue network (`redblue.arch` version 2) in eval mode, built layer by layer with
+    the file's parameter names (conv1, fc1, ...), so `load_state_dict` checks every tensor."""
+
+    def __init__(self, path, arch, weights, meta):
+        super().__init__()
+        self.steps = []
+        for layer in arch["layers"]:
+            t = layer["type"]
+            if t == "conv2d":
+                w = weights[layer["name"] + ".weight"]
+                m = nn.Conv2d(w.shape[1], w.shape[0], layer["kernel"], layer["stride"], layer["padding"])
+                self.add_module(layer["name"], m)
+                self.steps.append(m)
+            elif t == "linear":
+                w = weights[layer["name"] + ".weight"]
+                m = nn.Linear(w.shape[1], w.shape[0])
+                self.add_module(layer["name"], m)
+                self.steps.append(m)
+            elif t == "relu":
+                self.steps.append(F.relu)
+            elif t == "max_pool2d":
+                self.steps.append(lambda x, k=layer["kernel"], s=layer["stride"]: F.max_pool2d(x, k, s))
+            elif t == "flatten":
+                self.steps.append(lambda x: x.flatten(1))
+            elif t == "normalize":
+                mean = torch.tensor(layer["mean"]).view(1, -1, 1, 1)
+                std = torch.tensor(layer["std"]).view(1, -1, 1, 1)
+                self.steps.append(lambda x, m=mean, s=std: (x - m) / s)
+            elif t == "dropout":
+                continue  # the identity in eval mode
+            else:
+                raise SystemExit(f"{path}: unknown layer type {t!r}")
+        self.load_state_dict({k: v.float() for k, v in weights.items()})
+        self.input = arch["input"]
+        self.requires_grad_(False)
+        self.eval()
+        self.meta = meta
+
+    def forward(self, x):
+        x = x.reshape(x.shape[0], *self.input)
+        for f in self.steps:
+            x = f(x)
+        return x
+
+
+def load_model(path):
+    """redblue's MLP, or any versioned architecture as a `Net`."""
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        weights = {k: f.get_tensor(k) for k in f.keys()}
+    arch = json.loads(meta.get("redblue.arch", "{}"))
+    if "version" in arch:
+        return Net(path, arch, weights, meta)
+    return Mlp(path)
 
 
 class Mlp(nn.Module):
@@ -90,6 +147,9 @@ def make(name, model, eps, seed, norm="Linf"):
     if name == "square":
         return torchattacks.Square(model, norm=norm, eps=eps, n_queries=5000, n_restarts=1, p_init=0.8,
                                    seed=seed)
+    if name == "pgd":
+        # redblue's `--attack pgd` defaults: 40 steps of 2.5·eps/40 from a uniform random start.
+        return torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / 40, steps=40, random_start=True)
     if name == "auto":
         return torchattacks.AutoAttack(model, norm=norm, eps=eps, version="standard", n_classes=10, seed=seed)
     if name == "auto-100":
@@ -132,7 +192,7 @@ def main():
             raise SystemExit(f"unknown attack {name!r} (choose from {','.join(ATTACKS)})")
 
     torch.set_num_threads(a.threads)
-    model = Mlp(a.model)
+    model = load_model(a.model)
     x, y = test_set(a.cache, a.offset, a.subset)
     n = len(y)
     with torch.no_grad():
