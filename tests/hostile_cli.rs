@@ -220,6 +220,20 @@ const CASES: &[(&str, &[&str])] = &[
     ("train --epochs 1 --out {new} --no-npm", &["--no-npm has no effect with --data-dir"]),
     ("train --epochs 1 --out {new} --cache-dir {folder}", &["--cache-dir has no effect"]),
     ("train --adv-weight 0.3 --out {new}", &["--adv-eps"]),
+    ("train --arch madry-cnn --hidden 10 --out {new}", &["--hidden", "madry-cnn"]),
+    ("train --arch small-cnn --dropout-input 0.1 --out {new}", &["--dropout-input", "no dropout layers"]),
+    ("train --hidden 10,10 --init-std 0.1 --out {new}", &["--init-std"]),
+    ("train --hidden 10,0 --out {new}", &["--hidden", "positive"]),
+    ("train --hidden , --out {new}", &["--hidden"]),
+    ("train --arch small-cnn --certified ibp --cert-eps 0.1 --out {new}", &["--certified", "MLP only"]),
+    ("train --arch small-cnn --engine burn --out {new}", &["--engine", "native engine only"]),
+    ("import {model} --arch small-cnn --out {new}", &["missing tensors", "conv1.weight"]),
+    ("import {model} --arch mlp --hidden 7 --out {new}", &["fc1.weight", "expected shape [7, 784]"]),
+    ("import {missing} --arch mlp --out {new}", &["no-such-file.safetensors", "No such file"]),
+    ("import {model} --arch {notes} --out {new}", &["--arch", "notes.txt", "not a valid architecture"]),
+    ("import {model} --arch mlp --input-shape 1,28 --out {new}", &["--input-shape", "C,H,W"]),
+    ("import {model} --arch mlp --out {model} --force", &["--out", "same file"]),
+    ("import {model} --arch mlp --out {notes}", &["--out", "notes.txt", "already exists"]),
     ("train --cert-eps 0.1 --out {new}", &["--certified"]),
     ("certify --model {model} --eps 0.5 --norm l2 --method exact", &["--method exact", "L-inf boxes"]),
     ("certify --model {model} --eps 100 --norm l2", &["--eps", "100"]),
@@ -402,8 +416,9 @@ fn every_command_refuses_bad_input_without_touching_files() {
     let all = CASES.iter().map(|c| (c, true)).chain(DATA_CASES.iter().map(|c| (c, false)));
     for ((line, needles), with_data) in all {
         let mut args = expand(line);
-        if with_data {
-            // Data flags go after the subcommand words ("data info", "eval").
+        if with_data && args[0] != "import" {
+            // Data flags go after the subcommand words ("data info", "eval"); `import` reads
+            // no dataset.
             let at = if args[0] == "data" { 2 } else { 1 };
             for (i, f) in fx.w.flags().into_iter().enumerate() {
                 args.insert(at + i, f);
