@@ -97,8 +97,10 @@ fn training_is_deterministic_and_learns() {
 fn adversarial_training_runs_the_hook_and_changes_the_model() {
     let (x, y) = learnable(200, 2);
     let plain = tiny_config(3);
-    let adv =
-        TrainConfig { adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }), ..tiny_config(3) };
+    let adv = TrainConfig {
+        adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
+        ..tiny_config(3)
+    };
     let (m_plain, _) = train::train(&x, &y, &plain, &mut |_| {}).expect("train");
     let (m_adv, _) = train::train(&x, &y, &adv, &mut |_| {}).expect("train");
     assert_ne!(m_plain.to_host(), m_adv.to_host());
@@ -186,7 +188,7 @@ fn impossible_hyper_parameters_are_rejected() {
         (
             "adv-eps",
             TrainConfig {
-                adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped }),
+                adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
                 ..tiny_config(0)
             },
         ),
@@ -200,7 +202,7 @@ fn impossible_hyper_parameters_are_rejected() {
             "--certified",
             TrainConfig {
                 certified: Some(ibp(0.1)),
-                adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }),
+                adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
                 epochs: 20,
                 ..tiny_config(0)
             },

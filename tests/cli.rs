@@ -993,3 +993,19 @@ fn import_checks_a_pytorch_state_dict_against_its_architecture() {
     }
     redblue(&["import", &s(&state), "--arch", &s(&arch), "--out", &s(&state), "--force"]).fails_with(&["same file"]);
 }
+
+#[test]
+fn random_start_fgsm_training_is_recorded_and_needs_adv_eps() {
+    let w = world();
+    let m = w.path("fast.safetensors");
+    w.run(&["train"], &["--epochs", "1", "--hidden", "16", "--adv-eps", "0.1", "--adv-random-start", "--out", &s(&m)])
+        .ok();
+    let (_, meta) = redblue::model::file::load_any(&m).unwrap();
+    assert_eq!(meta.train["train"]["adv"]["random_start"], true, "{}", meta.train);
+    let plain = w.path("plain.safetensors");
+    w.run(&["train"], &["--epochs", "1", "--hidden", "16", "--adv-eps", "0.1", "--out", &s(&plain)]).ok();
+    let (_, meta) = redblue::model::file::load_any(&plain).unwrap();
+    assert!(meta.train["train"]["adv"].get("random_start").is_none(), "plain FGSM files are as before: {}", meta.train);
+    assert_ne!(std::fs::read(&m).unwrap(), std::fs::read(&plain).unwrap());
+    w.run(&["train"], &["--adv-random-start", "--out", &s(&w.path("no.safetensors"))]).fails_with(&["--adv-eps"]);
+}

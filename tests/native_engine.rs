@@ -88,7 +88,7 @@ fn config(engine: Engine, adv: bool) -> TrainConfig {
         lr: 0.002,
         l1: 1e-4,
         l2: 1e-3,
-        adv: adv.then_some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped }),
+        adv: adv.then_some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
         seed: 11,
         engine,
         ..TrainConfig::default()

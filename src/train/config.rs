@@ -15,6 +15,23 @@ pub struct AdvTraining {
     pub weight: f64,
     /// Clip crafted examples to [0, 1].
     pub clip: ClipMode,
+    /// FGSM from a uniform random point of the eps-ball with a step of 1.25·eps, projected
+    /// back (Wong, Rice & Kolter, "Fast is better than free", arXiv:2001.03994), instead of
+    /// Goodfellow's step from the clean image; guards against catastrophic overfitting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub random_start: bool,
+}
+
+impl AdvTraining {
+    /// The attack that crafts the training examples.
+    pub fn attack(&self) -> crate::attack::Pgd {
+        let fgsm = crate::attack::Pgd::fgsm();
+        if self.random_start {
+            crate::attack::Pgd { rel_step: 1.25, random_start: true, ..fgsm }
+        } else {
+            fgsm
+        }
+    }
 }
 
 /// A full training configuration.

@@ -46,7 +46,7 @@ pub fn train_network(
     let mut net = Network::init(arch, &mut rng)?;
     let penalised: Vec<bool> = net.specs().iter().map(|s| s.name.ends_with(".weight")).collect();
     let mut mean_square: Vec<Vec<f32>> = net.params().iter().map(|p| vec![0.0; p.len()]).collect();
-    let fgsm = Pgd::fgsm();
+    let fgsm = cfg.adv.as_ref().map_or_else(Pgd::fgsm, |a| a.attack());
     let mut order: Vec<usize> = (0..n).collect();
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
@@ -63,9 +63,13 @@ pub fn train_network(
             }
             // Adversarial examples of the current network, in eval mode (one FGSM step).
             let x_adv = cfg.adv.as_ref().map(|adv| {
-                let mut no_rng = rand::rngs::mock::StepRng::new(0, 0);
+                let mut start: Box<dyn RngCore> = if adv.random_start {
+                    Box::new(ChaCha8Rng::seed_from_u64(rng.next_u64()))
+                } else {
+                    Box::new(rand::rngs::mock::StepRng::new(0, 0))
+                };
                 let e = [adv.eps as f32];
-                fgsm.run_multi(&net, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut no_rng)
+                fgsm.run_multi(&net, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut start)
                     .pop()
                     .unwrap_or_else(|| xb.clone())
             });
@@ -196,10 +200,24 @@ mod tests {
             (acc(m, &adv), loss.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64)
         };
         let adv_cfg = TrainConfig {
-            adv: Some(crate::train::AdvTraining { eps: 0.12, weight: 0.5, clip: crate::attack::ClipMode::Clipped }),
+            adv: Some(crate::train::AdvTraining {
+                eps: 0.12,
+                weight: 0.5,
+                clip: crate::attack::ClipMode::Clipped,
+                random_start: false,
+            }),
             ..cfg.clone()
         };
         let (robust, _) = train_network(&x, &y, &adv_cfg, &mut |_| {}).expect("adversarial training");
+        // Wong et al.'s random start: other training examples, the same ones for the same seed.
+        let fast_cfg = TrainConfig {
+            adv: adv_cfg.adv.clone().map(|a| crate::train::AdvTraining { random_start: true, ..a }),
+            ..adv_cfg.clone()
+        };
+        let (fast, _) = train_network(&x, &y, &fast_cfg, &mut |_| {}).expect("fast adversarial training");
+        let (fast2, _) = train_network(&x, &y, &fast_cfg, &mut |_| {}).expect("fast adversarial training");
+        assert_eq!(fast.params(), fast2.params(), "same seed, same parameters");
+        assert_ne!(fast.params(), robust.params(), "the random start changes the training examples");
         let (plain, defended) = (under_fgsm(&net), under_fgsm(&robust));
         assert!(
             defended.0 > plain.0 && defended.1 < 0.7 * plain.1,

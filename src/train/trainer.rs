@@ -82,7 +82,7 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut model = Mlp::init(cfg.arch.clone(), &mut rng)?.with_engine(cfg.engine);
     let mut stepper = Stepper::new(cfg, &model);
-    let fgsm = Pgd::fgsm();
+    let fgsm = cfg.adv.as_ref().map_or_else(Pgd::fgsm, |a| a.attack());
     let mut order: Vec<usize> = (0..n).collect();
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
@@ -112,9 +112,15 @@ pub fn train(
             };
             // The hook: adversarial examples of the current model (eval mode, one FGSM step).
             let x_adv = cfg.adv.as_ref().map(|adv| {
-                let mut no_rng = rand::rngs::mock::StepRng::new(0, 0);
+                // A random start draws its stream's key from the run's RNG (only then, so
+                // plain FGSM runs keep their stream).
+                let mut start: Box<dyn rand::RngCore> = if adv.random_start {
+                    Box::new(ChaCha8Rng::seed_from_u64(rand::RngCore::next_u64(&mut rng)))
+                } else {
+                    Box::new(rand::rngs::mock::StepRng::new(0, 0))
+                };
                 let e = [adv.eps as f32];
-                fgsm.run_multi(&model, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut no_rng)
+                fgsm.run_multi(&model, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut start)
                     .pop()
                     .unwrap_or_else(|| xb.clone())
             });

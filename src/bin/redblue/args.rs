@@ -178,6 +178,10 @@ pub struct TrainArgs {
     /// Weight a of the adversarial loss (with --adv-eps).
     #[arg(long, default_value_t = 0.5, requires = "adv_eps")]
     pub adv_weight: f64,
+    /// Craft the training examples by FGSM from a random point of the eps-ball with a step of
+    /// 1.25·eps (Wong et al.'s fast adversarial training) instead of from the clean image.
+    #[arg(long, requires = "adv_eps")]
+    pub adv_random_start: bool,
     /// Certified training on this bound of the worst case (Gowal et al. 2018):
     /// loss = kappa*CE(x) + (1-kappa)*CE(worst-case logits over the --cert-eps box).
     #[arg(long, value_enum, requires = "cert_eps")]

@@ -282,7 +282,12 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
         rms_eps: a.rms_eps,
         l1: a.l1,
         l2: a.l2,
-        adv: a.adv_eps.map(|eps| AdvTraining { eps, weight: a.adv_weight, clip: ClipMode::Clipped }),
+        adv: a.adv_eps.map(|eps| AdvTraining {
+            eps,
+            weight: a.adv_weight,
+            clip: ClipMode::Clipped,
+            random_start: a.adv_random_start,
+        }),
         certified: match (a.certified, a.cert_eps) {
             (Some(m), Some(eps)) => Some(train::CertTraining {
                 method: match m {

@@ -54,6 +54,7 @@ impl ModelSpec {
                 eps,
                 weight: cfg.adv_weight,
                 clip: crate::attack::ClipMode::Clipped,
+                random_start: false,
             }),
             seed: self.seed,
             train_subset: cfg.train_subset,
