@@ -32,6 +32,29 @@ impl AdvTraining {
             fgsm
         }
     }
+
+    /// The training examples of batch `x` (labels `y`) against the current `model`, in eval
+    /// mode. A random start draws its stream's key from the run's `rng` (only then, so plain
+    /// FGSM runs keep their stream).
+    pub fn craft(
+        &self,
+        model: &dyn crate::model::Classifier,
+        x: &[f32],
+        y: &[u8],
+        rng: &mut dyn rand::RngCore,
+    ) -> Vec<f32> {
+        use crate::attack::{Attack, Goal};
+        use rand::SeedableRng;
+        let mut start: Box<dyn rand::RngCore> = if self.random_start {
+            Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(rng.next_u64()))
+        } else {
+            Box::new(rand::rngs::mock::StepRng::new(0, 0))
+        };
+        self.attack()
+            .run_multi(model, x, Goal::Untargeted(y), &[self.eps as f32], self.clip, &mut start)
+            .pop()
+            .unwrap_or_else(|| x.to_vec())
+    }
 }
 
 /// A full training configuration.
@@ -113,6 +136,20 @@ fn in_range(name: &'static str, v: f64, lo: f64, hi: f64) -> Result<()> {
 }
 
 impl TrainConfig {
+    /// The error for a non-finite `loss` at 1-based `epoch` and `batch`, naming the settings
+    /// that most often cause it.
+    pub fn diverged(&self, loss: f64, epoch: usize, batch: usize) -> Error {
+        Error::Diverged {
+            loss: loss.to_string(),
+            epoch,
+            batch,
+            settings: format!(
+                "RMSProp lr {}, decay {}, eps {}; l1 {}, l2 {}",
+                self.lr, self.rms_decay, self.rms_eps, self.l1, self.l2
+            ),
+        }
+    }
+
     /// The learning rate of 1-based `epoch`: `lr` times the drop factor once per drop passed.
     pub fn lr_at(&self, epoch: usize) -> f64 {
         let drops = self.lr_drops.iter().filter(|&&e| epoch > e).count();

@@ -5,7 +5,6 @@
 
 use super::trainer::{EpochStats, TrainProgress, TrainReport};
 use super::TrainConfig;
-use crate::attack::{Attack, Goal, Pgd};
 use crate::error::{Error, Result};
 use crate::model::{Classifier, Model, Network};
 use crate::native::train::{rmsprop_step, Update};
@@ -46,7 +45,6 @@ pub fn train_network(
     let mut net = Network::init(arch, &mut rng)?;
     let penalised: Vec<bool> = net.specs().iter().map(|s| s.name.ends_with(".weight")).collect();
     let mut mean_square: Vec<Vec<f32>> = net.params().iter().map(|p| vec![0.0; p.len()]).collect();
-    let fgsm = cfg.adv.as_ref().map_or_else(Pgd::fgsm, |a| a.attack());
     let mut order: Vec<usize> = (0..n).collect();
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
@@ -62,17 +60,7 @@ pub fn train_network(
                 xb.extend_from_slice(&x[i * d..(i + 1) * d]);
             }
             // Adversarial examples of the current network, in eval mode (one FGSM step).
-            let x_adv = cfg.adv.as_ref().map(|adv| {
-                let mut start: Box<dyn RngCore> = if adv.random_start {
-                    Box::new(ChaCha8Rng::seed_from_u64(rng.next_u64()))
-                } else {
-                    Box::new(rand::rngs::mock::StepRng::new(0, 0))
-                };
-                let e = [adv.eps as f32];
-                fgsm.run_multi(&net, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut start)
-                    .pop()
-                    .unwrap_or_else(|| xb.clone())
-            });
+            let x_adv = cfg.adv.as_ref().map(|adv| adv.craft(&net, &xb, &yb, &mut rng));
             let mut grads: Vec<Vec<f32>> = net.params().iter().map(|p| vec![0.0; p.len()]).collect();
             let mut loss = match (&cfg.adv, &x_adv) {
                 (Some(adv), Some(xa)) => {
@@ -99,15 +87,7 @@ pub fn train_network(
                 }
             }
             if !loss.is_finite() || net.params().iter().flatten().any(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    loss: loss.to_string(),
-                    epoch,
-                    batch: b + 1,
-                    settings: format!(
-                        "RMSProp lr {}, decay {}, eps {}; l1 {}, l2 {}",
-                        cfg.lr, cfg.rms_decay, cfg.rms_eps, cfg.l1, cfg.l2
-                    ),
-                });
+                return Err(cfg.diverged(loss, epoch, b + 1));
             }
             loss_sum += loss;
             progress(TrainProgress { epoch, epochs: cfg.epochs, batch: b + 1, batches, loss });
@@ -154,6 +134,7 @@ pub fn train_any(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::{Attack, Goal, Pgd};
     use crate::model::arch::Arch;
 
     /// Synthetic two-class images (a bright left or right half) a small CNN learns: the loss

@@ -3,7 +3,6 @@
 
 use super::step::{Batch, Stepper};
 use super::TrainConfig;
-use crate::attack::{Attack, Goal, Pgd};
 use crate::error::{Error, Result};
 use crate::model::{Engine, Mlp};
 use crate::native::images::Images;
@@ -82,7 +81,6 @@ pub fn train(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut model = Mlp::init(cfg.arch.clone(), &mut rng)?.with_engine(cfg.engine);
     let mut stepper = Stepper::new(cfg, &model);
-    let fgsm = cfg.adv.as_ref().map_or_else(Pgd::fgsm, |a| a.attack());
     let mut order: Vec<usize> = (0..n).collect();
     let batches = n.div_ceil(cfg.batch_size);
     let mut stats = Vec::with_capacity(cfg.epochs);
@@ -111,19 +109,7 @@ pub fn train(
                 None => Images::Dense(&xb),
             };
             // The hook: adversarial examples of the current model (eval mode, one FGSM step).
-            let x_adv = cfg.adv.as_ref().map(|adv| {
-                // A random start draws its stream's key from the run's RNG (only then, so
-                // plain FGSM runs keep their stream).
-                let mut start: Box<dyn rand::RngCore> = if adv.random_start {
-                    Box::new(ChaCha8Rng::seed_from_u64(rand::RngCore::next_u64(&mut rng)))
-                } else {
-                    Box::new(rand::rngs::mock::StepRng::new(0, 0))
-                };
-                let e = [adv.eps as f32];
-                fgsm.run_multi(&model, &xb, Goal::Untargeted(&yb), &e, adv.clip, &mut start)
-                    .pop()
-                    .unwrap_or_else(|| xb.clone())
-            });
+            let x_adv = cfg.adv.as_ref().map(|adv| adv.craft(&model, &xb, &yb, &mut rng));
             let adv = match (&cfg.adv, &x_adv) {
                 (Some(a), Some(xa)) => Some((xa.as_slice(), a.weight)),
                 _ => None,
@@ -132,15 +118,7 @@ pub fn train(
             let loss_value =
                 stepper.step(cfg, &mut model, &Batch { x: images, y: &yb, adv, cert, lr: cfg.lr_at(epoch) }, &mut rng);
             if !loss_value.is_finite() {
-                return Err(Error::Diverged {
-                    loss: loss_value.to_string(),
-                    epoch,
-                    batch: b + 1,
-                    settings: format!(
-                        "RMSProp lr {}, decay {}, eps {}; l1 {}, l2 {}",
-                        cfg.lr, cfg.rms_decay, cfg.rms_eps, cfg.l1, cfg.l2
-                    ),
-                });
+                return Err(cfg.diverged(loss_value, epoch, b + 1));
             }
             loss_sum += loss_value;
             progress(TrainProgress { epoch, epochs: cfg.epochs, batch: b + 1, batches, loss: loss_value });
