@@ -4,6 +4,7 @@
 //! as the paper's model.
 
 use super::arch::{Layer, Shape};
+use super::file::transpose;
 use super::{Anchored, Classifier, InputGradient, Mlp, MlpConfig, Network, Path, Queries};
 use crate::error::{Error, Result};
 use crate::nn::Precision;
@@ -75,16 +76,6 @@ impl Model {
             Model::Network(n) => n.arch().summary(),
         }
     }
-}
-
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
-    }
-    out
 }
 
 impl Classifier for Model {

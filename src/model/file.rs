@@ -35,7 +35,8 @@ pub struct ModelMeta {
 /// with a warning.
 const META_KEYS: [&str; 4] = ["format", "redblue.arch", "redblue.train", "redblue.version"];
 
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// `data` (`[rows, cols]`, row-major) transposed to `[cols, rows]`.
+pub(super) fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -159,22 +160,8 @@ pub fn from_bytes_any(bytes: &[u8], path: &Path) -> Result<(Model, ModelMeta)> {
     if versioned {
         let arch: Arch = serde_json::from_str(&meta_map["redblue.arch"])
             .map_err(|e| bad(format!("metadata redblue.arch is not a valid architecture ({e})")))?;
-        let specs = arch.params().map_err(|e| bad(e.to_string()))?;
-        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        let missing: Vec<&str> = names.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
-        if !missing.is_empty() {
-            return Err(bad(format!("missing tensors {missing:?}; the architecture needs {names:?}, found {found:?}")));
-        }
-        let extra: Vec<&String> = found.iter().filter(|f| !names.contains(&f.as_str())).collect();
-        if !extra.is_empty() {
-            warnings.push(format!("extra tensors ignored: {extra:?}"));
-        }
-        let mut params = Vec::with_capacity(specs.len());
-        for spec in &specs {
-            params.push(checked(st, &spec.name, &spec.shape).map_err(bad)?);
-        }
-        let net = Network::new(arch, params).map_err(|e| bad(e.to_string()))?;
-        let model = Model::from_network(net).map_err(|e| bad(e.to_string()))?;
+        let (model, more) = network_from(st, &found, arch).map_err(bad)?;
+        warnings.extend(more);
         return Ok((model, ModelMeta { train, sha256: crate::data::sha256_hex(bytes), warnings }));
     }
     let (mlp, more) = mlp_from(st, meta_map, &found).map_err(bad)?;
@@ -190,17 +177,27 @@ pub fn from_bytes_any(bytes: &[u8], path: &Path) -> Result<(Model, ModelMeta)> {
 pub fn import_state_dict(bytes: &[u8], path: &Path, arch: Arch) -> Result<(Model, Vec<String>)> {
     let bad = |reason: String| Error::ModelFile { path: path.to_path_buf(), reason };
     let parsed = tensorfile::open(bytes).map_err(bad)?;
-    let st = &parsed.tensors;
-    let mut found: Vec<String> = st.names().into_iter().cloned().collect();
+    arch.params()?; // an impossible architecture is the caller's error, not the file's
+    let mut found: Vec<String> = parsed.tensors.names().into_iter().cloned().collect();
     found.sort();
-    let specs = arch.params()?;
+    network_from(&parsed.tensors, &found, arch).map_err(bad)
+}
+
+/// The network `arch` from a file's tensors (`found`: their sorted names), each parameter
+/// checked ([`checked`]); tensors it does not use give a warning.
+fn network_from(
+    st: &safetensors::SafeTensors<'_>,
+    found: &[String],
+    arch: Arch,
+) -> std::result::Result<(Model, Vec<String>), String> {
+    let specs = arch.params().map_err(|e| e.to_string())?;
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let missing: Vec<&str> = names.iter().copied().filter(|n| !found.iter().any(|f| f == n)).collect();
     if !missing.is_empty() {
-        return Err(bad(format!(
+        return Err(format!(
             "missing tensors {missing:?}: architecture {} needs {names:?}, the file has {found:?}",
             arch.summary()
-        )));
+        ));
     }
     let mut warnings = Vec::new();
     let extra: Vec<&String> = found.iter().filter(|f| !names.contains(&f.as_str())).collect();
@@ -209,10 +206,10 @@ pub fn import_state_dict(bytes: &[u8], path: &Path, arch: Arch) -> Result<(Model
     }
     let mut params = Vec::with_capacity(specs.len());
     for spec in &specs {
-        params.push(checked(st, &spec.name, &spec.shape).map_err(bad)?);
+        params.push(checked(st, &spec.name, &spec.shape)?);
     }
-    let net = Network::new(arch, params).map_err(|e| bad(e.to_string()))?;
-    Ok((Model::from_network(net)?, warnings))
+    let net = Network::new(arch, params).map_err(|e| e.to_string())?;
+    Ok((Model::from_network(net).map_err(|e| e.to_string())?, warnings))
 }
 
 /// Tensor `name`, checked for dtype F32, `shape` and finiteness.
