@@ -3,7 +3,7 @@
 //! one-hidden-layer ReLU MLP on flat pixels becomes an [`Mlp`], so every command treats it
 //! as the paper's model.
 
-use super::arch::{Layer, Shape};
+use super::arch::Layer;
 use super::file::transpose;
 use super::{Anchored, Classifier, InputGradient, Mlp, MlpConfig, Network, Path, Queries};
 use crate::error::{Error, Result};
@@ -117,7 +117,7 @@ impl Classifier for Model {
 impl super::arch::Arch {
     /// One line naming the layers, e.g. `[1, 28, 28] conv2d(16, k4, s2, p1) relu ... linear(10)`.
     pub fn summary(&self) -> String {
-        let mut s = format!("{}", Shape::Image { c: self.input[0], h: self.input[1], w: self.input[2] });
+        let mut s = self.input_shape().to_string();
         for l in &self.layers {
             s.push(' ');
             s.push_str(&match l {

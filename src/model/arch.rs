@@ -111,7 +111,7 @@ impl Arch {
         if self.layers.is_empty() {
             return Err(Error::Arch("no layers".into()));
         }
-        let mut shape = Shape::Image { c, h, w };
+        let mut shape = self.input_shape();
         let mut out = Vec::with_capacity(self.layers.len());
         let mut names: Vec<&str> = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -215,6 +215,12 @@ impl Arch {
         }
     }
 
+    /// The input's shape, `[C, H, W]`.
+    pub fn input_shape(&self) -> Shape {
+        let [c, h, w] = self.input;
+        Shape::Image { c, h, w }
+    }
+
     /// Pixels per image.
     pub fn input_len(&self) -> usize {
         self.input.iter().product()
@@ -228,7 +234,7 @@ impl Arch {
     /// The parameters in PyTorch's `state_dict` order, with their shapes.
     pub fn params(&self) -> Result<Vec<ParamSpec>> {
         let shapes = self.shapes()?;
-        let c0 = Shape::Image { c: self.input[0], h: self.input[1], w: self.input[2] };
+        let c0 = self.input_shape();
         let mut specs = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let before = if i == 0 { c0 } else { shapes[i - 1] };

@@ -92,11 +92,7 @@ impl Network {
         let mut ops = Vec::with_capacity(arch.layers.len());
         let mut param = 0;
         for (i, layer) in arch.layers.iter().enumerate() {
-            let before = if i == 0 {
-                Shape::Image { c: arch.input[0], h: arch.input[1], w: arch.input[2] }
-            } else {
-                shapes[i - 1]
-            };
+            let before = if i == 0 { arch.input_shape() } else { shapes[i - 1] };
             ops.push(match (layer, before) {
                 (Layer::Normalize { mean, std }, s) => {
                     Op::Normalize { plane: s.len() / mean.len().max(1), mean: mean.clone(), std: std.clone() }
@@ -163,7 +159,7 @@ impl Network {
     /// The shape entering layer `i`.
     fn shape_in(&self, i: usize) -> Shape {
         if i == 0 {
-            Shape::Image { c: self.arch.input[0], h: self.arch.input[1], w: self.arch.input[2] }
+            self.arch.input_shape()
         } else {
             self.shapes[i - 1]
         }
@@ -252,16 +248,13 @@ impl Network {
                         }
                     }
                 }
-                Op::Conv { g, oc, param } if input || i > 0 => {
-                    let w = &self.params[*param];
-                    dx.par_chunks_mut(in_len)
-                        .zip(dy.par_chunks(out_len))
-                        .for_each_init(Vec::new, |col, (d, g_out)| conv::conv_input_vjp(g, w, *oc, g_out, col, d));
-                    if params {
-                        conv_grads(g, *oc, inp, &dy, (in_len, out_len), &mut grads, *param);
-                    }
-                }
                 Op::Conv { g, oc, param } => {
+                    if input || i > 0 {
+                        let w = &self.params[*param];
+                        dx.par_chunks_mut(in_len)
+                            .zip(dy.par_chunks(out_len))
+                            .for_each_init(Vec::new, |col, (d, g_out)| conv::conv_input_vjp(g, w, *oc, g_out, col, d));
+                    }
                     if params {
                         conv_grads(g, *oc, inp, &dy, (in_len, out_len), &mut grads, *param);
                     }
