@@ -1003,6 +1003,13 @@ fn model_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// A model file's refusal: it must name the file; its kind is counted.
+fn rejected_model(e: &redblue::Error, path: &Path) -> Result<Outcome, String> {
+    let msg = e.to_string();
+    names(&msg, "model", path)?;
+    Ok(Outcome::Rejected(error_kind(&msg, path)))
+}
+
 fn check_model(input: &[u8]) -> Result<Outcome, String> {
     let path = Path::new("fuzz/model.safetensors");
     match model_file::from_bytes(input, path) {
@@ -1025,11 +1032,7 @@ fn check_model(input: &[u8]) -> Result<Outcome, String> {
             }
             Ok(Outcome::Accepted)
         }
-        Err(e) => {
-            let msg = e.to_string();
-            names(&msg, "model", path)?;
-            Ok(Outcome::Rejected(error_kind(&msg, path)))
-        }
+        Err(e) => rejected_model(&e, path),
     }
 }
 
@@ -1081,11 +1084,7 @@ fn check_any_model(input: &[u8]) -> Result<Outcome, String> {
             }
             Ok(Outcome::Accepted)
         }
-        Err(e) => {
-            let msg = e.to_string();
-            names(&msg, "model", path)?;
-            Ok(Outcome::Rejected(error_kind(&msg, path)))
-        }
+        Err(e) => rejected_model(&e, path),
     }
 }
 
