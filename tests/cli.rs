@@ -912,7 +912,7 @@ fn other_architectures_train_attack_and_are_refused_where_unsupported() {
     let st = SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(st.tensor("conv1.weight").unwrap().shape(), &[16, 1, 4, 4]);
     assert_eq!(st.tensor("fc1.weight").unwrap().shape(), &[100, 1568]);
-    // Clean accuracy is learnt; PGD lowers it; no bound is claimed.
+    // Clean accuracy is learnt; PGD lowers it; no bound is computed unless asked for.
     let v = w.eval_json(&cnn, &["--attack", "pgd", "--eps", "0,0.3", "--steps", "10"]);
     let r = rows(&v);
     assert!(f(&r[0], "accuracy") > 0.5, "{v}");
@@ -945,9 +945,30 @@ fn other_architectures_train_attack_and_are_refused_where_unsupported() {
         w.run(&a[..1], &a[1..]).fails_with(&needles);
         assert!(!no.exists(), "{args:?} wrote a model");
     }
-    w.run(&["eval"], &["--model", &s(&cnn), "--attack", "fgsm", "--eps", "0.1", "--verify", "crown"])
-        .fails_with(&["--verify crown", "MLP only"]);
-    w.run(&["certify"], &["--model", &s(&cnn), "--eps", "0.1"]).fails_with(&["MLP only so far", "conv2d"]);
+    // The judge bounds the CNN too: IBP <= CROWN <= attacked, the same in eval and certify.
+    let c = w.path("cnn.cert.json");
+    let args =
+        ["--model", &s(&cnn), "--eps", "0,0.01,0.05", "--attack", "pgd", "--subset", "40", "--json", "--out", &s(&c)];
+    let v = w.run(&["certify"], &args).ok().json();
+    let ibp_args = ["--model", &s(&cnn), "--eps", "0.01,0.05", "--method", "ibp", "--subset", "40", "--json"];
+    let ibp = w.run(&["certify"], &ibp_args).ok().json();
+    let (r, ri) = (rows(&v), rows(&ibp));
+    assert_eq!(f(&r[0], "verified_accuracy"), f(&r[0], "clean_accuracy"), "{v}");
+    assert!(f(&r[1], "verified_accuracy") > 0.3, "CROWN verifies the CNN at eps 0.01: {v}");
+    for (k, x) in r.iter().enumerate().skip(1) {
+        assert!(f(x, "verified_accuracy") <= f(x, "attacked_accuracy") + 1e-12, "{x}");
+        assert!(f(&ri[k - 1], "verified_accuracy") <= f(x, "verified_accuracy"), "IBP {ibp}\nCROWN {v}");
+    }
+    let e = w.eval_json(&cnn, &["--attack", "pgd", "--eps", "0,0.01,0.05", "--verify", "crown", "--subset", "40"]);
+    let ev: Vec<f64> = rows(&e).iter().map(|x| f(x, "verified")).collect();
+    let cv: Vec<f64> = r.iter().map(|x| f(x, "verified_accuracy")).collect();
+    assert_eq!(ev, cv, "eval {e}\ncertify {v}");
+    // What only the MLP has is refused by name.
+    w.run(&["eval"], &["--model", &s(&cnn), "--attack", "fgsm", "--eps", "0.1", "--verify", "alpha-crown"])
+        .fails_with(&["--verify alpha-crown", "MLP only"]);
+    for m in ["exact", "alpha-crown"] {
+        w.run(&["certify"], &["--model", &s(&cnn), "--eps", "0.1", "--method", m]).fails_with(&["MLP only", "conv2d"]);
+    }
 }
 
 #[test]

@@ -15,11 +15,11 @@
 //! An image both verified and falsified would mean a bound or the judge is wrong: that is an
 //! error, never a result. So `verified <= attacked <= clean` holds by construction.
 
-use super::{f32_margin_errors, margin_bounds, verified_each, Method};
+use super::{model_f32_margin_errors, model_margin_bounds, verified_each, Method};
 use crate::attack::{Attack, Norm};
 use crate::error::{Error, Result};
 use crate::eval::sweep::{self, SweepConfig};
-use crate::model::{Classifier, Mlp};
+use crate::model::{Classifier, Mlp, Model};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -147,11 +147,23 @@ pub fn exact_supports(norm: Norm) -> Result<()> {
     }
 }
 
+/// The paper's MLP, which the complete verifier needs (its branch and bound splits one
+/// hidden layer), or an error naming the model.
+pub fn exact_model(model: &Model) -> Result<&Mlp> {
+    model.mlp().ok_or_else(|| {
+        Error::Arch(format!(
+            "the complete verifier (--method exact) supports the one-hidden-layer ReLU MLP only; this model is {} \
+             (use --method crown or ibp)",
+            model.summary()
+        ))
+    })
+}
+
 /// Judges `model` on `x` (`[n, input]`) with labels `y`: bounds by `cfg.method`, attacks by
 /// `attack` (whose norm, L-inf or L2, sets the ball; the strongest available is `auto`). `progress(done, total)`
 /// counts attacked batches over all budgets.
 pub fn certify(
-    model: &Mlp,
+    model: &Model,
     attack: &dyn Attack,
     x: &[f32],
     y: &[u8],
@@ -161,6 +173,7 @@ pub fn certify(
     let norm = attack.norm();
     if cfg.exact.is_some() {
         exact_supports(norm)?;
+        exact_model(model)?;
     }
     let eps = sweep::eps_list(&cfg.eps, norm.max_eps(model.input_dim()))?;
     if let Some(limit) = cfg.exact {
@@ -186,8 +199,8 @@ pub fn certify(
     for (k, &e) in eps.iter().enumerate() {
         let t = Instant::now();
         // At eps 0 no bound is needed (and the complete verifier never runs).
-        let lower = if e == 0.0 { Vec::new() } else { margin_bounds(model, x, y, norm, e, bounds, cfg.method) };
-        let tolerances = f32_margin_errors(model, x, y, e, bounds);
+        let lower = if e == 0.0 { Vec::new() } else { model_margin_bounds(model, x, y, norm, e, bounds, cfg.method)? };
+        let tolerances = model_f32_margin_errors(model, x, y, e, bounds)?;
         let tolerance = tolerances.iter().copied().fold(0.0f64, f64::max);
         // At eps 0 the threat set is the clean image alone, whose f32 prediction is known.
         let ok = if e == 0.0 { correct.clone() } else { verified_each(&lower, c, &tolerances) };
@@ -235,7 +248,8 @@ pub fn certify(
         }
         let exact = match cfg.exact {
             Some(limit) if e > 0.0 => {
-                Some(decide_unknown(model, x, y, e, bounds, (&lower, &tolerances), limit, &mut status, &mut cex)?)
+                let mlp = exact_model(model)?;
+                Some(decide_unknown(mlp, x, y, e, bounds, (&lower, &tolerances), limit, &mut status, &mut cex)?)
             }
             _ => None,
         };

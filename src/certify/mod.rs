@@ -11,6 +11,7 @@ pub mod beta;
 pub mod bounds;
 pub mod exact;
 pub mod judge;
+pub mod network;
 
 pub use bounds::{f32_margin_error, f32_margin_errors, margin_bounds, margin_lower_bounds, Method};
 pub use judge::{certify, CertRow, Certification, CertifyConfig, ExactStats, Status};
@@ -47,16 +48,80 @@ pub fn verified_accuracy_in(
     bounds: Option<(f32, f32)>,
     method: Method,
 ) -> f64 {
-    use crate::model::Classifier;
+    verified_share(model, x, y, eps, || {
+        // The box of radius eps holds the L2 ball; past the pixel range it is the range.
+        Ok((margin_bounds(model, x, y, norm, eps, bounds, method), f32_margin_errors(model, x, y, eps, bounds)))
+    })
+    .unwrap_or(0.0) // the MLP's bounds cannot fail
+}
+
+/// The share of images verified: at eps 0 those the model classifies correctly (the threat
+/// set is the clean image), else those whose every margin bound clears its own tolerance,
+/// from `bound() = (lower bounds, tolerances)`.
+fn verified_share(
+    model: &dyn crate::model::Classifier,
+    x: &[f32],
+    y: &[u8],
+    eps: f64,
+    bound: impl FnOnce() -> crate::Result<(Vec<f64>, Vec<f64>)>,
+) -> crate::Result<f64> {
     let c = model.num_classes();
     let ok: Vec<bool> = if eps == 0.0 {
         judge::predictions(model, x, y.len(), c).iter().zip(y).map(|(&p, &l)| p == usize::from(l)).collect()
     } else {
-        let lower = margin_bounds(model, x, y, norm, eps, bounds, method);
-        // The box of radius eps holds the L2 ball; past the pixel range it is the range.
-        verified_each(&lower, c, &f32_margin_errors(model, x, y, eps, bounds))
+        let (lower, tolerance) = bound()?;
+        verified_each(&lower, c, &tolerance)
     };
-    judge::share(ok.iter().filter(|&&k| k).count(), y.len())
+    Ok(judge::share(ok.iter().filter(|&&k| k).count(), y.len()))
+}
+
+/// [`margin_bounds`] for any model: the MLP's own bounds ([`bounds`]) or a network's
+/// ([`network`]; an L2 ball takes the bounds of its box, which holds it).
+pub fn model_margin_bounds(
+    model: &crate::model::Model,
+    x: &[f32],
+    y: &[u8],
+    norm: crate::attack::Norm,
+    eps: f64,
+    bounds: Option<(f32, f32)>,
+    method: Method,
+) -> crate::Result<Vec<f64>> {
+    match model {
+        crate::model::Model::Mlp(m) => Ok(margin_bounds(m, x, y, norm, eps, bounds, method)),
+        crate::model::Model::Network(n) => network::margin_bounds(n, x, y, eps, bounds, method),
+    }
+}
+
+/// [`f32_margin_errors`] for any model.
+pub fn model_f32_margin_errors(
+    model: &crate::model::Model,
+    x: &[f32],
+    y: &[u8],
+    eps: f64,
+    bounds: Option<(f32, f32)>,
+) -> crate::Result<Vec<f64>> {
+    match model {
+        crate::model::Model::Mlp(m) => Ok(f32_margin_errors(m, x, y, eps, bounds)),
+        crate::model::Model::Network(n) => network::f32_margin_errors(n, x, y, eps, bounds),
+    }
+}
+
+/// [`verified_accuracy_in`] for any model.
+pub fn model_verified_accuracy(
+    model: &crate::model::Model,
+    x: &[f32],
+    y: &[u8],
+    norm: crate::attack::Norm,
+    eps: f64,
+    bounds: Option<(f32, f32)>,
+    method: Method,
+) -> crate::Result<f64> {
+    verified_share(model, x, y, eps, || {
+        Ok((
+            model_margin_bounds(model, x, y, norm, eps, bounds, method)?,
+            model_f32_margin_errors(model, x, y, eps, bounds)?,
+        ))
+    })
 }
 
 /// [`verified`] with each image's own tolerance ([`f32_margin_errors`]).

@@ -3,8 +3,8 @@
 use crate::args::{CertifyArgs, MethodArg};
 use crate::rules::Given;
 use crate::{
-    check_batch, check_data_flags, check_fit, clip_of, load_data, load_model, make_attack, progress, render, scoring,
-    select,
+    check_batch, check_data_flags, check_fit, clip_of, load_any_model, load_data, make_attack, progress, render,
+    scoring, select,
 };
 use anyhow::{bail, Result};
 use redblue::certify::{self, Certification, CertifyConfig, Method};
@@ -47,7 +47,16 @@ pub fn cmd_certify(a: CertifyArgs, g: &Given<'_>) -> Result<()> {
         Some(p) => Some((out_kind(p)?, Output::reserve("--out", p, a.force, &[&a.model])?)),
         None => None,
     };
-    let (model, info) = load_model(&a.model)?;
+    let (model, info) = load_any_model(&a.model)?;
+    if exact {
+        certify::judge::exact_model(&model)?;
+    }
+    if let (Method::AlphaCrown, redblue::model::Model::Network(n)) = (Method::from(a.method), &model) {
+        bail!(
+            "--method alpha-crown supports the one-hidden-layer ReLU MLP only so far; this model is {} (use crown or ibp)",
+            n.arch().summary()
+        );
+    }
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
     let (x, y) = select(&d.test, &a.subset)?;
