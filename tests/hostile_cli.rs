@@ -390,6 +390,9 @@ const CASES: &[(&str, &[&str])] = &[
     ("reproduce --quick --out {new_run} --curve-subset 101", &["--curve-subset", "at most 100"]),
     ("reproduce --quick --out {new_run} --train-subset 301", &["--train-subset", "at most 300"]),
     ("reproduce --quick --out {new_run} --jobs 0", &["--jobs", "at least 1"]),
+    ("reproduce --quick --out {new_run} --arch small-cnn --verify-subset 5000", &["--verify-subset", "at most 100"]),
+    ("reproduce --quick --out {new_run} --verify-subset 0", &["verify-subset", "at least 1"]),
+    ("reproduce --quick --out {new_run} --arch resnet", &["--arch", "resnet"]),
     ("reproduce --quick --out {new_run} --epochs 0", &["epochs"]),
     // --- bench and data.
     ("bench --workload w1 --model {model}", &["--model has no effect"]),

@@ -274,3 +274,59 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     assert_eq!(std::fs::read(own.path().join("report.md")).expect("read"), b"mine");
     assert_eq!(std::fs::read_dir(own.path()).expect("ls").count(), 1);
 }
+
+/// `reproduce --arch`: every model of the run is the network, trained, attacked and judged
+/// by the same code; the certified table runs on its subset with the clean accuracy of the
+/// same images first, and the whole run is the same for the same seed.
+#[test]
+fn another_architecture_runs_the_whole_reproduction() {
+    use redblue::model::arch::{Arch, Layer, VERSION};
+    let arch = Arch {
+        version: VERSION,
+        input: [1, 4, 4],
+        layers: vec![
+            Layer::Conv2d { name: "conv1".into(), out_channels: 4, kernel: 3, stride: 1, padding: 1 },
+            Layer::Relu,
+            Layer::MaxPool2d { kernel: 2, stride: 2 },
+            Layer::Flatten,
+            Layer::Linear { name: "fc1".into(), out_features: 10 },
+        ],
+    };
+    let cfg = ReproduceConfig { network: Some(arch.clone()), verify_subset: Some(20), ..tiny_config() };
+    let (tx, ty, vx, vy) = tiny_inputs();
+    let inputs = Inputs {
+        train_x: &tx,
+        train_y: &ty,
+        test_x: &vx,
+        test_y: &vy,
+        dim: 16,
+        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
+    };
+    let run = |dir: &Path| {
+        let opts = RunOptions { out_dir: dir.to_path_buf(), jobs: 2, resume: false };
+        reproduce::run(&cfg, &inputs, &opts, &|_| {}).expect("network run")
+    };
+    let (a, b) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    let (r, again) = (run(a.path()), run(b.path()));
+    assert_eq!(measurements(&r), measurements(&again), "same seed, same run");
+    assert_eq!(r.models.len(), 4, "2 grid models and 2 adversarially trained");
+    for m in &r.models {
+        let path = a.path().join("models").join(format!("{}.safetensors", m.spec.name));
+        let (model, _) = redblue::model::file::load_any(&path).expect("model file");
+        assert!(model.mlp().is_none(), "{} is {}", m.spec.name, model.summary());
+        assert_eq!(m.train.network.as_ref(), Some(&arch));
+        // The certified table: eps 0 (clean on the same 20 images), then each budget, never
+        // above the clean accuracy of those images nor above the attacked accuracy.
+        assert_eq!(m.verified.iter().map(|v| v.n).collect::<Vec<_>>(), vec![20; 5]);
+        let clean = m.verified[0].accuracy;
+        assert!(m.verified.iter().all(|v| v.accuracy <= clean), "{:?}", m.verified);
+        // `auto` runs on the same 20 images: its rows carry the verified end.
+        for row in &m.auto {
+            let v = row.verified.expect("auto rows share the certified images");
+            assert!(v <= row.accuracy + 1e-12, "verified {v} above attacked {}", row.accuracy);
+        }
+    }
+    let md = std::fs::read_to_string(a.path().join("report.md")).expect("report.md");
+    assert!(md.contains("**not the paper's model**") && md.contains("conv2d(4, k3, s1, p1)"), "{md}");
+    assert!(md.contains("clean acc (these images)") && md.contains("first 20 evaluation images"), "{md}");
+}

@@ -542,6 +542,14 @@ pub struct ReproduceArgs {
     /// Evaluate on the first N test images only.
     #[arg(long)]
     pub test_subset: Option<usize>,
+    /// Run the paper's experiments on another built-in architecture (every model of the run;
+    /// `mlp` is the paper's 784-625-10). Its models train with the same loop and settings.
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// The certified table (CROWN) on the first N evaluation images (default: all for the
+    /// paper's MLP, 200 for another architecture, whose bounds cost far more).
+    #[arg(long)]
+    pub verify_subset: Option<usize>,
     /// Print the whole report as JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,6 @@
 //! `redblue reproduce`: builds the configuration from flags, shows progress, prints a summary.
 
-use crate::args::ReproduceArgs;
+use crate::args::{ArchArg, ReproduceArgs};
 use crate::rules::Given;
 use crate::{check_data_flags, load_data, progress};
 use anyhow::Result;
@@ -27,7 +27,7 @@ fn utc_stamp() -> String {
 
 /// The configuration the flags ask for, on top of `base` (the defaults, `--quick`'s, or on
 /// `--resume` the recorded one, so that only flags typed again are compared with it).
-fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> ReproduceConfig {
+fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> redblue::Result<ReproduceConfig> {
     let mut c = match (a.quick, base) {
         (true, _) => ReproduceConfig::quick(),
         (false, Some(b)) => b,
@@ -53,7 +53,27 @@ fn config(a: &ReproduceArgs, base: Option<ReproduceConfig>) -> ReproduceConfig {
     if a.test_subset.is_some() {
         c.test_subset = a.test_subset;
     }
-    c
+    if let Some(arch) = a.arch {
+        c.network = network(arch, 28, 28)?;
+        if c.network.is_some() && c.verify_subset.is_none() {
+            c.verify_subset = Some(NETWORK_VERIFY_SUBSET);
+        }
+    }
+    if a.verify_subset.is_some() {
+        c.verify_subset = a.verify_subset;
+    }
+    Ok(c)
+}
+
+/// The certified table's default size for an architecture other than the paper's MLP.
+const NETWORK_VERIFY_SUBSET: usize = 200;
+
+/// The built-in `arch` for `rows x cols` images, or `None` for the paper's MLP.
+fn network(arch: ArchArg, rows: usize, cols: usize) -> redblue::Result<Option<redblue::model::Arch>> {
+    match arch {
+        ArchArg::Mlp => Ok(None),
+        other => Ok(Some(redblue::model::Arch::builtin(other.name(), [1, rows, cols], 10, &[])?)),
+    }
 }
 
 /// A subset the user did not type (a default, e.g. `--quick`'s 1000 test images) that is
@@ -76,6 +96,7 @@ fn fit_defaults(cfg: &mut ReproduceConfig, g: &Given<'_>, train_n: usize, test_n
     fit("pgd_subset", &mut cfg.pgd_subset, eval_n, "evaluation images");
     fit("curve_subset", &mut cfg.curve_subset, eval_n, "evaluation images");
     fit("auto_subset", &mut cfg.auto_subset, eval_n, "evaluation images");
+    fit("verify_subset", &mut cfg.verify_subset, eval_n, "evaluation images");
 }
 
 pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
@@ -87,7 +108,7 @@ pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
     };
     reproduce::run::check_run_dir(&out_dir, resume)?; // before loading data
     let recorded = if resume { Some(reproduce::run::recorded_config(&out_dir)?) } else { None };
-    let mut cfg = config(&a, recorded.clone());
+    let mut cfg = config(&a, recorded.clone())?;
     cfg.validate()?;
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
@@ -97,6 +118,9 @@ pub fn cmd_reproduce(a: ReproduceArgs, g: &Given<'_>) -> Result<()> {
     let d = load_data(&a.data)?;
     if recorded.is_none() {
         fit_defaults(&mut cfg, g, d.train.n, d.test.n);
+        if let Some(arch) = a.arch {
+            cfg.network = network(arch, d.train.rows, d.train.cols)?;
+        }
     }
     let inputs = Inputs {
         train_x: &d.train.images,

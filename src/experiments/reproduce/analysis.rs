@@ -314,9 +314,12 @@ fn robust_row(cfg: &ReproduceConfig, models: &[ModelResult], l1: f64, l2: f64, a
             .iter()
             .map(|&e| (e, stat(&g, |m| at(&m.auto, e).and_then(|r| r.verified))))
             .collect(),
+        // On a subset, eps 0 first: the clean accuracy of the same images.
         verified: cfg
-            .verify_eps
+            .verify_subset
+            .map(|_| 0.0)
             .iter()
+            .chain(&cfg.verify_eps)
             .map(|&e| (e, stat(&g, |m| m.verified.iter().find(|v| v.eps == e).map(|v| v.accuracy))))
             .collect(),
     }

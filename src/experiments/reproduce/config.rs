@@ -60,6 +60,14 @@ pub struct ReproduceConfig {
     /// evaluation set; the PGD and `auto` cells also get theirs, on their own images.
     #[serde(default = "default_verify_eps")]
     pub verify_eps: Vec<f64>,
+    /// Another architecture than the paper's MLP (`reproduce --arch`): every model of the
+    /// run is this network, trained by the same loop (the paper's settings otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::model::Arch>,
+    /// The images of the certified table (the first N of the evaluation set; all when
+    /// absent). A network's bounds cost far more than the MLP's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_subset: Option<usize>,
 }
 
 fn default_verify_eps() -> Vec<f64> {
@@ -101,6 +109,8 @@ impl Default for ReproduceConfig {
             auto_eps: default_auto_eps(),
             auto_subset: default_auto_subset(),
             verify_eps: default_verify_eps(),
+            network: None,
+            verify_subset: None,
         }
     }
 }
@@ -127,6 +137,9 @@ impl ReproduceConfig {
     /// Rejects impossible settings before any work starts.
     pub fn validate(&self) -> Result<()> {
         self.arch.validate()?;
+        if let Some(net) = &self.network {
+            net.shapes()?;
+        }
         let positive = |name: &'static str, v: usize| {
             if v == 0 {
                 Err(Error::param(name, v, "must be at least 1"))
@@ -169,6 +182,7 @@ impl ReproduceConfig {
             ("pgd-subset", self.pgd_subset),
             ("curve-subset", self.curve_subset),
             ("auto-subset", self.auto_subset),
+            ("verify-subset", self.verify_subset),
             ("train-subset", self.train_subset),
             ("test-subset", self.test_subset),
         ] {

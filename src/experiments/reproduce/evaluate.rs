@@ -7,8 +7,7 @@ use crate::attack::{ClipMode, Pgd};
 use crate::certify::{self, Method};
 use crate::error::Result;
 use crate::eval::{self, Row, SweepConfig};
-use crate::model::Classifier;
-use crate::model::Mlp;
+use crate::model::{Classifier, Model};
 use crate::train::TrainReport;
 
 /// The evaluation images: the test set or its first `test_subset` images.
@@ -30,7 +29,7 @@ impl<'a> EvalSet<'a> {
 }
 
 fn run_sweep(
-    model: &Mlp,
+    model: &dyn Classifier,
     attack: &dyn crate::attack::Attack,
     set: &EvalSet<'_>,
     eps: &[f64],
@@ -47,29 +46,39 @@ pub const VERIFY_METHOD: Method = Method::Crown;
 
 /// Gives each row its verified accuracy (CROWN, clipped) on the same images and budget,
 /// taken from `known` (computed on the first `known`'s `n` images of the same set) where it
-/// holds that budget on the same images.
-fn with_verified(model: &Mlp, set: &EvalSet<'_>, mut rows: Vec<Row>, known: &[Verified]) -> Vec<Row> {
+/// holds that budget on the same images; else computed for the paper's MLP, and for a network
+/// only on a set no larger than the certified table's `limit` (its bounds cost tens of
+/// milliseconds an image).
+fn with_verified(
+    model: &Model,
+    set: &EvalSet<'_>,
+    mut rows: Vec<Row>,
+    known: &[Verified],
+    limit: Option<usize>,
+) -> Result<Vec<Row>> {
+    let affordable = model.mlp().is_some() || set.y.len() <= limit.unwrap_or(usize::MAX);
     for r in &mut rows {
         let same = known.iter().find(|v| v.eps == r.eps && v.n == set.y.len() && v.method == VERIFY_METHOD);
-        r.verified = Some(match same {
-            Some(v) => v.accuracy,
-            None => certify::verified_accuracy(model, set.x, set.y, r.eps, Some(model.bounds()), VERIFY_METHOD),
-        });
+        r.verified = match same {
+            Some(v) => Some(v.accuracy),
+            None if affordable => Some(verified_on(model, set, r.eps)?),
+            None => None,
+        };
     }
-    rows
+    Ok(rows)
+}
+
+fn verified_on(model: &Model, set: &EvalSet<'_>, eps: f64) -> Result<f64> {
+    let norm = crate::attack::Norm::Linf;
+    certify::model_verified_accuracy(model, set.x, set.y, norm, eps, Some(model.bounds()), VERIFY_METHOD)
 }
 
 /// Verified accuracy (CROWN, clipped) on `set` at each budget.
-pub fn verified(model: &Mlp, set: &EvalSet<'_>, eps: &[f64]) -> Result<Vec<Verified>> {
-    Ok(eval::sweep::eps_list(eps, 1.0)?
+pub fn verified(model: &Model, set: &EvalSet<'_>, eps: &[f64]) -> Result<Vec<Verified>> {
+    eval::sweep::eps_list(eps, 1.0)?
         .into_iter()
-        .map(|e| Verified {
-            eps: e,
-            n: set.y.len(),
-            method: VERIFY_METHOD,
-            accuracy: certify::verified_accuracy(model, set.x, set.y, e, Some(model.bounds()), VERIFY_METHOD),
-        })
-        .collect())
+        .map(|e| Ok(Verified { eps: e, n: set.y.len(), method: VERIFY_METHOD, accuracy: verified_on(model, set, e)? }))
+        .collect()
 }
 
 /// The PGD attack of the reproduction.
@@ -81,7 +90,7 @@ pub fn pgd_attack(cfg: &ReproduceConfig) -> Pgd {
 /// is computed on its own, so when the PGD images are the whole set and the PGD budgets are
 /// among the FGSM ones, those rows are already in `fgsm_clipped`; otherwise the sweep runs.
 fn fgsm_on_pgd_set(
-    model: &Mlp,
+    model: &Model,
     fgsm_clipped: &[Row],
     set: &EvalSet<'_>,
     pgd_set: &EvalSet<'_>,
@@ -100,7 +109,7 @@ fn fgsm_on_pgd_set(
 /// Measures one trained model.
 pub fn measure(
     spec: &ModelSpec,
-    model: &Mlp,
+    model: &Model,
     report: &TrainReport,
     train_seconds: f64,
     set: &EvalSet<'_>,
@@ -113,7 +122,7 @@ pub fn measure(
     let auto_set = set.head(cfg.auto_subset);
     let fgsm_clipped = run_sweep(model, &fgsm, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?;
     let fgsm_on_pgd_subset = fgsm_on_pgd_set(model, &fgsm_clipped, set, &pgd_set, cfg)?;
-    let verified = verified(model, set, &cfg.verify_eps)?;
+    let verified = verified(model, &set.head(cfg.verify_subset), &cfg.verify_eps)?;
     Ok(ModelResult {
         spec: spec.clone(),
         train: report.config.clone(),
@@ -126,7 +135,8 @@ pub fn measure(
             &pgd_set,
             run_sweep(model, &pgd_attack(cfg), &pgd_set, &cfg.pgd_eps, ClipMode::Clipped, cfg, spec.seed)?,
             &verified,
-        ),
+            cfg.verify_subset,
+        )?,
         fgsm_on_pgd_subset,
         fgsm_clipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Clipped, cfg, 0)?,
         fgsm_unclipped_float32: run_sweep(model, &fgsm32, set, &cfg.fgsm_eps, ClipMode::Unclipped, cfg, 0)?,
@@ -135,7 +145,8 @@ pub fn measure(
             &auto_set,
             run_sweep(model, &auto, &auto_set, &cfg.auto_eps, ClipMode::Clipped, cfg, spec.seed)?,
             &verified,
-        ),
+            cfg.verify_subset,
+        )?,
         verified,
     })
 }
@@ -145,7 +156,7 @@ pub fn curves(
     name: &str,
     label: &str,
     seed: u64,
-    model: &Mlp,
+    model: &Model,
     set: &EvalSet<'_>,
     cfg: &ReproduceConfig,
 ) -> Result<Curves> {
@@ -161,7 +172,7 @@ pub fn curves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MlpConfig;
+    use crate::model::{Mlp, MlpConfig};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -169,7 +180,7 @@ mod tests {
     fn reused_fgsm_rows_equal_a_fresh_sweep() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let arch = MlpConfig { input: 20, hidden: 30, classes: 10, init_std: 0.3, ..MlpConfig::default() };
-        let model = Mlp::init(arch, &mut rng).expect("init");
+        let model = Model::Mlp(Mlp::init(arch, &mut rng).expect("init"));
         let x: Vec<f32> = (0..50 * 20).map(|_| rng.gen()).collect();
         let y: Vec<u8> = (0..50).map(|_| rng.gen_range(0..10)).collect();
         let set = EvalSet { x: &x, y: &y, dim: 20 };

@@ -6,7 +6,7 @@ use crate::attack::{gradient::logits_host, Attack, ClipMode, Goal, Pgd};
 use crate::error::{Error, Result};
 use crate::eval::metrics::Accumulator;
 use crate::figure::{ImageGrid, LinePlot, Series, Tile, PALETTE};
-use crate::model::{Classifier, Mlp};
+use crate::model::{Classifier, Model};
 
 /// Budgets shown in Figure 1.
 pub const FIGURE1_EPS: [f64; 5] = [0.0, 0.05, 0.075, 0.10, 0.25];
@@ -21,7 +21,7 @@ pub struct Figure1 {
 
 /// Renders Figure 1: for each model and clip mode, the first '7' of the evaluation set
 /// attacked by FGSM at each eps of [`FIGURE1_EPS`], captioned with prediction and confidence.
-pub fn figure1(models: &[(String, Mlp)], set: &EvalSet<'_>) -> Result<Figure1> {
+pub fn figure1(models: &[(String, Model)], set: &EvalSet<'_>) -> Result<Figure1> {
     let idx = set
         .y
         .iter()

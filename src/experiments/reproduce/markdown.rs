@@ -61,7 +61,11 @@ fn verified_table(out: &mut String, rows: &[&RobustRow]) {
     let Some(first) = rows.first() else { return };
     out.push_str("| model | clean acc |");
     for (e, _) in &first.verified {
-        let _ = write!(out, " verified ε={e} |");
+        if *e == 0.0 {
+            out.push_str(" clean acc (these images) |");
+        } else {
+            let _ = write!(out, " verified ε={e} |");
+        }
     }
     out.push('\n');
     out.push_str(&"|---".repeat(2 + first.verified.len()));
@@ -167,9 +171,8 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "# Reproduction of \"Adversarial Machine Learning: The Attacks and the Defenses\"\n");
     let _ = writeln!(
         o,
-        "{} on {} ({}{}), {} seed(s) {:?}, {} epochs, batch {}, RMSProp lr {}, MLP 784-{}-10 \
-         (dropout {}/{}), wall time {:.1} s with {} job(s). Every cell is `paper / ours (ours − paper)`; \
-         with several seeds ours is `mean ± std`.\n",
+        "{} on {} ({}{}), {} seed(s) {:?}, {} epochs, batch {}, RMSProp lr {}, {}, wall time {:.1} s with {} \
+         job(s). Every cell is `paper / ours (ours − paper)`; with several seeds ours is `mean ± std`.\n",
         r.tool,
         r.data.dataset,
         r.data.source,
@@ -179,9 +182,11 @@ pub fn render(r: &Report) -> String {
         c.epochs,
         c.batch_size,
         c.lr,
-        c.arch.hidden,
-        c.arch.dropout_input,
-        c.arch.dropout_hidden,
+        match &c.network {
+            Some(net) => format!("**not the paper's model**: {}", net.summary()),
+            None =>
+                format!("MLP 784-{}-10 (dropout {}/{})", c.arch.hidden, c.arch.dropout_input, c.arch.dropout_hidden),
+        },
         r.wall_seconds,
         r.jobs
     );
@@ -270,7 +275,11 @@ pub fn render(r: &Report) -> String {
         }
     }
     let _ = writeln!(o, "Flagged: {}.\n", if flagged.is_empty() { "none".to_string() } else { flagged.join(", ") });
-    let test_n = c.test_subset.map_or("all".to_string(), |n| n.to_string());
+    let test_n = match (c.verify_subset, c.test_subset) {
+        (Some(v), Some(t)) => format!("first {}", v.min(t)),
+        (Some(v), None) => format!("first {v}"),
+        (None, t) => t.map_or("all".to_string(), |n| n.to_string()),
+    };
     let _ = writeln!(
         o,
         "## Certified robustness (the blue team's proven floor)\n\nAn attack that fails proves nothing; a bound \

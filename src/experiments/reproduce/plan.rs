@@ -45,6 +45,7 @@ impl ModelSpec {
     pub fn train_config(&self, cfg: &ReproduceConfig) -> TrainConfig {
         TrainConfig {
             arch: cfg.arch.clone(),
+            network: cfg.network.clone(),
             epochs: cfg.epochs,
             batch_size: cfg.batch_size,
             lr: cfg.lr,

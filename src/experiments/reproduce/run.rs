@@ -7,7 +7,7 @@ use super::plan::{self, Curves, ModelResult, ModelSpec};
 use super::{figures, markdown, ReproduceConfig};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::model::{file as model_file, Mlp};
+use crate::model::{file as model_file, Model};
 use crate::parallel::parallel_map;
 use crate::subset;
 use crate::train;
@@ -197,14 +197,14 @@ fn one_model(
                 format!("model {} was trained with another configuration; use a new --out", spec.name),
             ));
         }
-        model_file::load(&mp)?; // must still be a valid model file
+        model_file::load_any(&mp)?; // must still be a valid model file
         on_event(Event::ModelDone { name: spec.name.clone(), seconds: 0.0, reused: true });
         return Ok(prev);
     }
     on_event(Event::Training { name: spec.name.clone() });
     let start = Instant::now();
     let mut last_epoch = 0;
-    let (model, report) = train::train(inputs.train_x, inputs.train_y, &tcfg, &mut |p| {
+    let (model, report) = train::train_any(inputs.train_x, inputs.train_y, &tcfg, &mut |p| {
         if p.batch == p.batches && p.epoch != last_epoch {
             last_epoch = p.epoch;
             on_event(Event::Epoch { name: spec.name.clone(), epoch: p.epoch, epochs: p.epochs });
@@ -213,7 +213,7 @@ fn one_model(
     let train_seconds = start.elapsed().as_secs_f64();
     let meta = serde_json::json!({ "train": report.config, "epoch_losses": report.epoch_losses(),
                                    "data": inputs.data, "spec": spec });
-    model_file::save(&model, &meta, &mp)?;
+    write_atomic(&mp, &model_file::any_to_bytes(&model, &meta)?)?;
     let set = EvalSet { x: inputs.test_x, y: inputs.test_y, dim: inputs.dim };
     let result = evaluate::measure(spec, &model, &report, train_seconds, &set, cfg)?;
     let json =
@@ -239,6 +239,7 @@ pub fn run(
     subset::first(test_n, cfg.pgd_subset, "--pgd-subset", "evaluation set (after --test-subset)")?;
     subset::first(test_n, cfg.curve_subset, "--curve-subset", "evaluation set (after --test-subset)")?;
     subset::first(test_n, cfg.auto_subset, "--auto-subset", "evaluation set (after --test-subset)")?;
+    subset::first(test_n, cfg.verify_subset, "--verify-subset", "evaluation set (after --test-subset)")?;
     subset::first(inputs.train_y.len(), cfg.train_subset, "--train-subset", "training set")?;
     prepare_run_dir(&opts.out_dir, cfg, &inputs.data, opts.resume)?;
     let inputs = Inputs {
@@ -289,13 +290,13 @@ pub fn run(
     }
     curve_models.dedup_by(|a, b| a.0 == b.0);
     let curves: Vec<Curves> = parallel_map(&curve_models, opts.jobs, &|(spec, label): &(ModelSpec, String)| {
-        let (m, _) = model_file::load(&model_path(&opts.out_dir, spec))?;
+        let (m, _) = model_file::load_any(&model_path(&opts.out_dir, spec))?;
         evaluate::curves(&spec.name, label, seed, &m, &set, cfg)
     })?;
     phase("curves", &mut t);
 
     on_event(Event::Phase("figure 1".into()));
-    let load = |spec: &ModelSpec| -> Result<Mlp> { Ok(model_file::load(&model_path(&opts.out_dir, spec))?.0) };
+    let load = |spec: &ModelSpec| -> Result<Model> { Ok(model_file::load_any(&model_path(&opts.out_dir, spec))?.0) };
     let fig_models = [
         ("no regularization".to_string(), load(&curve_models[0].0)?),
         (curve_models[1].1.clone(), load(&curve_models[1].0)?),
