@@ -6,8 +6,18 @@ padding, ReLU, MaxPool2d, Flatten, Linear, Dropout) and a one-hidden-layer MLP, 
 safetensors.torch.save_file, its redblue architecture as JSON, and 8 inputs with the logits
 PyTorch computes for them in eval mode (float32). A few kilobytes in all.
 
-Run from the repository root with a Python that has torch and safetensors
-(bench/pytorch/.venv after bench/pytorch/setup.sh and `pip install safetensors`):
+The same two models are exported to ONNX with torch.onnx.export's default exporter (torch.export
+based, `dynamo=True`, the default since torch 2.9) from [N, 1, 12, 12] inputs with a symbolic
+batch dimension: tiny_cnn.onnx (its normalisation inside the graph as Sub/Div) and
+tiny_mlp.onnx. Besides them: tiny_cnn.ts.onnx, the CNN through the older TorchScript exporter
+(`dynamo=False`: Constant nodes, Flatten); tiny_flat_mlp.onnx, the MLP's weights on flat
+[N, 144] inputs with its first layer written `x @ W.t() + b` (MatMul + Add); and
+tiny_sigmoid.onnx, the MLP with a sigmoid in place of its ReLU, which redblue must refuse.
+All ONNX files give the logits in the .io files (tiny_flat_mlp's and the sigmoid's are
+tiny_mlp's inputs; the sigmoid's logits are not recorded).
+
+Run from the repository root with a Python that has torch, safetensors, onnx and onnxscript
+(bench/pytorch/.venv after bench/pytorch/setup.sh and `pip install safetensors onnx onnxscript`):
     python bench/peers/make_import_fixtures.py
 Never run by CI: the committed files are what the test reads.
 """
@@ -47,6 +57,34 @@ class TinyMlp(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+class FlatMlp(nn.Module):
+    """TinyMlp's weights on flat inputs, its first layer as a MatMul and an Add."""
+
+    def __init__(self, mlp):
+        super().__init__()
+        self.fc1, self.fc2 = mlp.fc1, mlp.fc2
+
+    def forward(self, x):
+        return self.fc2(F.relu(x @ self.fc1.weight.t() + self.fc1.bias))
+
+
+class SigmoidMlp(nn.Module):
+    """TinyMlp with a sigmoid: an operator redblue does not import."""
+
+    def __init__(self, mlp):
+        super().__init__()
+        self.fc1, self.fc2 = mlp.fc1, mlp.fc2
+
+    def forward(self, x):
+        return self.fc2(torch.sigmoid(self.fc1(x.flatten(1))))
+
+
+def export(model, x, name, dynamo=True):
+    """Exports `model` on inputs like `x` (batch dimension symbolic) to OUT/name."""
+    torch.onnx.export(model, (x,), os.path.join(OUT, name), input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}}, dynamo=dynamo, external_data=False)
 
 
 CNN_ARCH = {
@@ -93,6 +131,15 @@ def main():
             json.dump(arch, f, indent=1)
             f.write("\n")
         print(name, "logits[0]", [round(v, 4) for v in logits[0].tolist()])
+        export(model, x.view(8, 1, 12, 12), f"{name}.onnx")
+        if name == "tiny_cnn":
+            export(model, x.view(8, 1, 12, 12), "tiny_cnn.ts.onnx", dynamo=False)
+        else:
+            flat = FlatMlp(model)
+            with torch.no_grad():
+                assert torch.allclose(flat(x), logits, atol=1e-6)
+            export(flat, x, "tiny_flat_mlp.onnx")
+            export(SigmoidMlp(model), x.view(8, 1, 12, 12), "tiny_sigmoid.onnx")
 
 
 if __name__ == "__main__":
