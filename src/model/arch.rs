@@ -97,6 +97,19 @@ impl Arch {
     /// The shape after each layer (`shapes()[i]` is layer `i`'s output), every layer's
     /// parameters checked; a specific error names the first layer that cannot apply.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
+        let out = self.prefix_shapes()?;
+        match out.last() {
+            Some(Shape::Flat(n)) if *n >= 2 => Ok(out),
+            Some(s) => {
+                Err(Error::Arch(format!("the last layer gives {s}: it must give flat logits for at least 2 classes")))
+            }
+            None => Err(Error::Arch("no layers".into())),
+        }
+    }
+
+    /// [`Arch::shapes`] of an architecture still being built: every layer checked, the last
+    /// one not required to give logits.
+    pub fn prefix_shapes(&self) -> Result<Vec<Shape>> {
         let bad = |i: usize, what: String| Error::Arch(format!("layer {i} ({}): {what}", self.kind(i)));
         if self.version != VERSION {
             return Err(Error::Arch(format!("version {} is not supported (this build reads {VERSION})", self.version)));
@@ -195,10 +208,7 @@ impl Arch {
             }
             out.push(shape);
         }
-        match shape {
-            Shape::Flat(n) if n >= 2 => Ok(out),
-            s => Err(Error::Arch(format!("the last layer gives {s}: it must give flat logits for at least 2 classes"))),
-        }
+        Ok(out)
     }
 
     /// The layer's kind as its JSON `type`.

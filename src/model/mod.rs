@@ -9,6 +9,7 @@ pub mod arch;
 pub mod file;
 pub mod mlp;
 pub mod network;
+pub mod onnx;
 pub mod reference;
 
 pub use any::Model;
