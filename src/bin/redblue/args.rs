@@ -599,12 +599,14 @@ pub struct BenchArgs {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The state_dict file (`safetensors.torch.save_file(model.state_dict(), path)`).
+    /// The state_dict file (`safetensors.torch.save_file(model.state_dict(), path)`), or an
+    /// ONNX file (`torch.onnx.export`; named `.onnx`), whose graph is its architecture.
     pub input: PathBuf,
-    /// Its architecture: `mlp`, `madry-cnn`, `small-cnn` (the classes README shows), or a
-    /// JSON file in the `redblue.arch` format (any sequence of the layer vocabulary).
+    /// The state_dict's architecture: `mlp`, `madry-cnn`, `small-cnn` (the classes README
+    /// shows), or a JSON file in the `redblue.arch` format (any sequence of the layer
+    /// vocabulary). Not with an ONNX file.
     #[arg(long)]
-    pub arch: String,
+    pub arch: Option<String>,
     /// The MLP's hidden widths (`--arch mlp`).
     #[arg(long, value_delimiter = ',', default_value = "625")]
     pub hidden: Vec<usize>,
