@@ -12,7 +12,9 @@ batch dimension: tiny_cnn.onnx (its normalisation inside the graph as Sub/Div) a
 tiny_mlp.onnx. Besides them: tiny_cnn.ts.onnx, the CNN through the older TorchScript exporter
 (`dynamo=False`: Constant nodes, Flatten); tiny_flat_mlp.onnx, the MLP's weights on flat
 [N, 144] inputs with its first layer written `x @ W.t() + b` (MatMul + Add); and
-tiny_sigmoid.onnx, the MLP with a sigmoid in place of its ReLU, which redblue must refuse.
+tiny_sigmoid.onnx, the MLP with a sigmoid in place of its ReLU, which redblue must refuse;
+and mnist_cnn.onnx, a small untrained CNN on [N, 1, 28, 28] inputs for the CLI test to
+evaluate and attack on its MNIST-shaped data.
 All ONNX files give the logits in the .io files (tiny_flat_mlp's and the sigmoid's are
 tiny_mlp's inputs; the sigmoid's logits are not recorded).
 
@@ -24,6 +26,7 @@ Never run by CI: the committed files are what the test reads.
 import json
 import os
 
+import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -81,10 +84,33 @@ class SigmoidMlp(nn.Module):
         return self.fc2(torch.sigmoid(self.fc1(x.flatten(1))))
 
 
+class MnistCnn(nn.Module):
+    """A small CNN on 28x28 images, MNIST's normalisation inside."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.fc1 = nn.Linear(8 * 7 * 7, 16)
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1((x - MEAN) / STD)), 2)
+        return self.fc2(F.relu(self.fc1(F.relu(self.conv2(x)).flatten(1))))
+
+
 def export(model, x, name, dynamo=True):
-    """Exports `model` on inputs like `x` (batch dimension symbolic) to OUT/name."""
-    torch.onnx.export(model, (x,), os.path.join(OUT, name), input_names=["image"], output_names=["logits"],
+    """Exports `model` on inputs like `x` (batch dimension symbolic) to OUT/name, less the
+    exporter's stack traces (they hold this machine's paths and line numbers)."""
+    path = os.path.join(OUT, name)
+    torch.onnx.export(model, (x,), path, input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}}, dynamo=dynamo, external_data=False)
+    m = onnx.load(path)
+    for node in m.graph.node:
+        keep = [p for p in node.metadata_props if "stack_trace" not in p.key]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+    onnx.save(m, path)
 
 
 CNN_ARCH = {
@@ -140,6 +166,9 @@ def main():
                 assert torch.allclose(flat(x), logits, atol=1e-6)
             export(flat, x, "tiny_flat_mlp.onnx")
             export(SigmoidMlp(model), x.view(8, 1, 12, 12), "tiny_sigmoid.onnx")
+    torch.manual_seed(1)
+    mnist = MnistCnn().eval()
+    export(mnist, torch.rand(2, 1, 28, 28), "mnist_cnn.onnx")
 
 
 if __name__ == "__main__":
