@@ -1001,7 +1001,8 @@ fn import_checks_a_pytorch_state_dict_against_its_architecture() {
             vec![s(&state), "--arch".into(), s(&arch), "--hidden".into(), "4".into()],
             vec!["--hidden", "architecture file"],
         ),
-        (vec![s(&w.path("m.onnx")), "--arch".into(), "mlp".into()], vec!["ONNX import is not supported yet"]),
+        (vec![s(&fx.join("tiny_cnn.onnx")), "--arch".into(), s(&arch)], vec!["--arch has no effect with an ONNX file"]),
+        (vec![s(&state)], vec!["--arch is required for a state_dict"]),
         (vec![s(&fx.join("tiny_cnn.io.safetensors")), "--arch".into(), s(&arch)], vec!["missing tensors"]),
         (vec![s(&arch), "--arch".into(), s(&arch)], vec!["tiny_cnn.arch.json"]),
     ];
@@ -1013,6 +1014,65 @@ fn import_checks_a_pytorch_state_dict_against_its_architecture() {
         assert!(!no.exists(), "{args:?} wrote a model");
     }
     redblue(&["import", &s(&state), "--arch", &s(&arch), "--out", &s(&state), "--force"]).fails_with(&["same file"]);
+}
+
+#[test]
+fn import_reads_an_onnx_export_that_eval_and_attack_then_use() {
+    let w = world();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    let onnx = fx.join("mnist_cnn.onnx");
+    let out = w.path("onnx.safetensors");
+    let o = redblue(&["import", &s(&onnx), "--out", &s(&out)]);
+    o.ok();
+    assert!(o.stdout.contains("[1, 28, 28] normalize conv2d(4, k3, s1, p1) relu max_pool2d(k2, s2)"), "{}", o.stdout);
+    // The file records the ONNX file's provenance, and its logits are the ONNX graph's.
+    let (m, meta) = redblue::model::file::load_any(&out).unwrap();
+    let imported = &meta.train["imported"];
+    assert_eq!(imported["format"].as_str(), Some("ONNX"), "{imported}");
+    assert_eq!(imported["sha256"].as_str(), Some(sha256_file(&onnx).as_str()), "{imported}");
+    assert_eq!(imported["opset"].as_i64(), Some(20), "{imported}");
+    assert_eq!(imported["producer_name"].as_str(), Some("pytorch"), "{imported}");
+    let (direct, _) = redblue::model::onnx::import(&std::fs::read(&onnx).unwrap(), &onnx).unwrap();
+    let (px, labels) = synth_split(N_TEST, 2);
+    let x: Vec<f32> = px.iter().map(|&p| p as f32 / 255.0).collect();
+    use redblue::model::Classifier;
+    let logits = m.logits_host(&x, N_TEST);
+    assert_eq!(logits, direct.logits_host(&x, N_TEST));
+    let right = logits.chunks(10).zip(&labels).filter(|(l, &y)| redblue::nn::ops::argmax(l) == y as usize).count();
+    // eval scores those logits; FGSM does not raise the accuracy; attack writes a set that
+    // eval judges.
+    let v = w.eval_json(&out, &["--attack", "fgsm", "--eps", "0,0.2"]);
+    let r = rows(&v);
+    assert_eq!(f(&r[0], "accuracy"), right as f64 / N_TEST as f64, "{v}");
+    assert!(f(&r[1], "accuracy") <= f(&r[0], "accuracy"), "{v}");
+    let adv = w.path("adv.safetensors");
+    attack(&w, &out, &adv, &["--attack", "pgd", "--eps", "0.2", "--steps", "5"]).ok();
+    let e = w.eval_json(&out, &["--adv", &s(&adv)]);
+    assert!(f(&rows(&e)[1], "accuracy") <= f(&rows(&e)[0], "accuracy"), "{e}");
+    // Refused by name, nothing written: the architecture flags, an unsupported operator, a
+    // truncated file.
+    let no = w.path("no.safetensors");
+    let cut = w.path("cut.onnx");
+    let bytes = std::fs::read(&onnx).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (vec![s(&onnx), "--arch".into(), "mlp".into()], vec!["--arch has no effect with an ONNX file"]),
+        (vec![s(&onnx), "--hidden".into(), "5".into()], vec!["--hidden has no effect with an ONNX file"]),
+        (vec![s(&onnx), "--input-shape".into(), "1,28,28".into()], vec!["--input-shape has no effect"]),
+        (vec![s(&onnx), "--classes".into(), "10".into()], vec!["--classes has no effect"]),
+        (
+            vec![s(&fx.join("tiny_sigmoid.onnx"))],
+            vec!["node 'node_sigmoid' (op Sigmoid): unsupported operator; redblue imports Gemm"],
+        ),
+        (vec![s(&cut)], vec!["cut.onnx", "not a readable ONNX model"]),
+    ];
+    for (args, needles) in cases {
+        let mut a: Vec<String> = vec!["import".into()];
+        a.extend(args.clone());
+        a.extend(["--out".into(), s(&no)]);
+        redblue(&a).fails_with(&needles);
+        assert!(!no.exists(), "{args:?} wrote a model");
+    }
 }
 
 #[test]
