@@ -263,8 +263,15 @@ pub fn import(bytes: &[u8], path: &Path) -> Result<(Model, OnnxInfo)> {
 
 /// The architecture and parameters (in [`Arch::params`] order) of an ONNX model file.
 pub fn read(bytes: &[u8]) -> std::result::Result<(Arch, Vec<Vec<f32>>, OnnxInfo), String> {
-    let model =
-        proto::Model::decode(bytes).map_err(|e| format!("not a readable ONNX model (protobuf ModelProto): {e}"))?;
+    let model = proto::Model::decode(bytes).map_err(|e| {
+        let safetensors = bytes.len() > 9 && bytes[8] == b'{';
+        let hint = if safetensors {
+            " (this looks like a safetensors file: import it as a state_dict, with --arch)"
+        } else {
+            ""
+        };
+        format!("not a readable ONNX model (protobuf ModelProto): {e}{hint}")
+    })?;
     if model.ir_version <= 0 {
         return Err("not an ONNX model: no ir_version (is this an ONNX file?)".into());
     }
