@@ -1,6 +1,7 @@
-//! Fuzz tests of the three file readers: the IDX reader (`data::decompress_if_gzip`,
+//! Fuzz tests of the four file readers: the IDX reader (`data::decompress_if_gzip`,
 //! `data::decompress_gzip`, `data::parse_images`, `data::parse_labels`), the model loader
-//! (`model::file::from_bytes`) and the adversarial-set loader (`advset::AdvSet::from_bytes`).
+//! (`model::file::from_bytes`), the ONNX importer (`model::onnx::import`) and the
+//! adversarial-set loader (`advset::AdvSet::from_bytes`).
 //!
 //! The standing guarantee: no panic and no hang on arbitrary bytes or on mutations of valid
 //! files. Each reader gets random byte strings and structure-aware mutations of valid seed
@@ -1097,6 +1098,82 @@ fn fuzz_network_model_loader() {
     }
     let r = run_reader("network model", |rng| safetensors_case(rng, &seeds), check_any_model);
     assert_clean(&r, 0.5, 0.05);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ONNX importer
+
+/// The ONNX exports of `bench/peers/make_import_fixtures.py`.
+fn onnx_seeds() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
+    ["tiny_cnn.onnx", "tiny_cnn.ts.onnx", "tiny_mlp.onnx", "tiny_flat_mlp.onnx", "tiny_sigmoid.onnx"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect()
+}
+
+/// Random bytes, or a seed with generic mutations (bit flips, truncations, inserted,
+/// deleted and duplicated runs), truncated, or with a few bytes of protobuf structure
+/// replaced by a varint of an interesting value (a tag, a length, a dimension, an attribute).
+fn onnx_case(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
+    if rng.chance(5) {
+        return random_input(rng);
+    }
+    let mut v = rng.pick(seeds).clone();
+    if rng.chance(30) {
+        let at = rng.below(v.len());
+        let mut x = *rng.pick(&[0u64, 1, 2, 3, 5, 7, 8, 11, 127, 128, 1 << 31, u64::MAX >> 1, u64::MAX]);
+        let mut varint = Vec::new();
+        while x >= 0x80 {
+            varint.push((x as u8) | 0x80);
+            x >>= 7;
+        }
+        varint.push(x as u8);
+        let end = (at + rng.range(1, 3)).min(v.len());
+        v.splice(at..end, varint);
+    } else if rng.chance(30) {
+        v.truncate(rng.below(v.len() + 1));
+    } else {
+        mutate(rng, &mut v);
+    }
+    v
+}
+
+fn check_onnx(input: &[u8]) -> Result<Outcome, String> {
+    let path = Path::new("fuzz/model.onnx");
+    match redblue::model::onnx::import(input, path) {
+        Ok((model, info)) => {
+            if info.opset < redblue::model::onnx::MIN_OPSET {
+                return Err(format!("model accepted with opset {}", info.opset));
+            }
+            if let Model::Network(net) = &model {
+                let specs =
+                    net.arch().params().map_err(|e| format!("model accepted with an invalid architecture: {e}"))?;
+                for (s, p) in specs.iter().zip(net.params()) {
+                    if p.len() != s.shape.iter().product::<usize>() || p.iter().any(|v| !v.is_finite()) {
+                        return Err(format!("model accepted with a bad tensor {}", s.name));
+                    }
+                }
+            }
+            if model.num_classes() < 2 {
+                return Err("model accepted with fewer than 2 classes".into());
+            }
+            Ok(Outcome::Accepted)
+        }
+        Err(e) => rejected_model(&e, path),
+    }
+}
+
+#[test]
+fn fuzz_onnx_importer() {
+    let seeds = onnx_seeds();
+    for (i, s) in seeds.iter().enumerate() {
+        let got = redblue::model::onnx::import(s, Path::new("seed")).map(|_| ());
+        // The last seed holds a Sigmoid, refused; the others import.
+        assert_eq!(got.is_ok(), i + 1 < seeds.len(), "ONNX seed {i}: {got:?}");
+    }
+    let r = run_reader("onnx", |rng| onnx_case(rng, &seeds), check_onnx);
+    assert_clean(&r, 0.3, 0.05);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -115,6 +115,18 @@ fn fixtures() -> Fixtures {
         (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>(),
     )
     .unwrap();
+    // ONNX files: random bytes, a truncated export, a safetensors model named .onnx, and a
+    // valid export (for the flags refused with it).
+    std::fs::write(
+        p("random.onnx"),
+        (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let onnx =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/mnist_cnn.onnx")).unwrap();
+    std::fs::write(p("truncated.onnx"), &onnx[..onnx.len() - 100]).unwrap();
+    std::fs::write(p("export.onnx"), &onnx).unwrap();
+    std::fs::write(p("renamed.onnx"), &bytes).unwrap();
     // Adversarial sets: images with the wrong shape, a NaN pixel, a foreign set (no metadata).
     let (mut t, meta) = tensors_of(&adv);
     let n = N_TEST;
@@ -175,6 +187,9 @@ fn fixtures() -> Fixtures {
     ] {
         vars.insert(Box::leak(format!("{{{name}}}").into_boxed_str()), s(&p(&format!("{name}.safetensors"))));
     }
+    for name in ["random", "truncated", "export", "renamed"] {
+        vars.insert(Box::leak(format!("{{{name}_onnx}}").into_boxed_str()), s(&p(&format!("{name}.onnx"))));
+    }
     vars.insert("{folder}", s(&p("folder")));
     vars.insert("{notes}", s(&p("notes.txt")));
     vars.insert("{under_file}", s(&p("notes.txt").join("m.safetensors")));
@@ -234,6 +249,14 @@ const CASES: &[(&str, &[&str])] = &[
     ("import {model} --arch mlp --input-shape 1,28 --out {new}", &["--input-shape", "C,H,W"]),
     ("import {model} --arch mlp --out {model} --force", &["--out", "same file"]),
     ("import {model} --arch mlp --out {notes}", &["--out", "notes.txt", "already exists"]),
+    ("import {model} --out {new}", &["--arch is required for a state_dict"]),
+    ("import {random_onnx} --out {new}", &["random.onnx", "ONNX model"]),
+    ("import {truncated_onnx} --out {new}", &["truncated.onnx", "not a readable ONNX model"]),
+    ("import {renamed_onnx} --out {new}", &["renamed.onnx", "not a readable ONNX model", "looks like a safetensors"]),
+    ("import {export_onnx} --arch mlp --out {new}", &["--arch has no effect with an ONNX file"]),
+    ("import {export_onnx} --input-shape 1,28,28 --out {new}", &["--input-shape has no effect with an ONNX file"]),
+    ("import {export_onnx} --out {notes}", &["--out", "notes.txt", "already exists"]),
+    ("import {export_onnx} --out {export_onnx} --force", &["--out", "same file"]),
     ("train --cert-eps 0.1 --out {new}", &["--certified"]),
     ("certify --model {model} --eps 0.5 --norm l2 --method exact", &["--method exact", "L-inf boxes"]),
     ("certify --model {model} --eps 100 --norm l2", &["--eps", "100"]),
