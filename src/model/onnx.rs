@@ -201,6 +201,7 @@ mod proto {
 /// `TensorProto.DataType` codes read as values.
 const FLOAT: i32 = 1;
 const INT64: i32 = 7;
+const BOOL: i32 = 9;
 
 /// The name of a `TensorProto.DataType` code.
 fn dtype_name(code: i32) -> String {
@@ -311,6 +312,8 @@ struct Const {
     what: String,
     dims: Vec<usize>,
     values: Values,
+    /// Its `TensorProto.DataType` code.
+    dtype: i32,
 }
 
 impl Const {
@@ -323,7 +326,11 @@ impl Const {
                 }
                 Ok(v)
             }
-            Values::I64(_) => Err(format!("{} ({role}): dtype INT64; redblue imports float32 tensors only", self.what)),
+            Values::I64(_) => Err(format!(
+                "{} ({role}): dtype {}; redblue imports float32 tensors only",
+                self.what,
+                dtype_name(self.dtype)
+            )),
         }
     }
     fn len(&self) -> usize {
@@ -388,11 +395,22 @@ fn decode_tensor(t: &proto::Tensor, what: String) -> std::result::Result<Const, 
             }
             Values::I64(v)
         }
+        BOOL => {
+            let v: Vec<i64> = if raw.is_empty() {
+                t.int32_data.iter().map(|&b| i64::from(b != 0)).collect()
+            } else {
+                raw.iter().map(|&b| i64::from(b != 0)).collect()
+            };
+            if v.len() != n {
+                return Err(format!("{what}: shape {dims:?} needs {n} booleans, the file holds {}", v.len()));
+            }
+            Values::I64(v)
+        }
         other => {
             return Err(format!("{what}: dtype {}; redblue imports float32 tensors only", dtype_name(other)));
         }
     };
-    Ok(Const { what, dims, values })
+    Ok(Const { what, dims, values, dtype: t.data_type })
 }
 
 /// How a node is named in messages: `node 'Conv_0' (op Conv)`, or by index when unnamed.
@@ -407,7 +425,8 @@ fn node_label(i: usize, n: &proto::Node) -> String {
 /// The graph, indexed: its constants, which nodes read each value, the input and the output.
 struct Chain<'g> {
     graph: &'g proto::Graph,
-    consts: HashMap<&'g str, Const>,
+    /// Every constant, decoded; a constant that cannot be read is an error only where used.
+    consts: HashMap<&'g str, std::result::Result<Const, String>>,
     consumers: HashMap<&'g str, Vec<usize>>,
     input: &'g proto::ValueInfo,
     output: &'g str,
@@ -444,14 +463,14 @@ impl<'g> Chain<'g> {
         if !graph.sparse_initializer.is_empty() {
             return Err("the graph has sparse initializers; redblue imports dense float32 tensors only".into());
         }
-        let mut consts: HashMap<&str, Const> = HashMap::new();
+        let mut consts: HashMap<&str, std::result::Result<Const, String>> = HashMap::new();
         for t in &graph.initializer {
-            consts.insert(&t.name, decode_tensor(t, format!("initializer '{}'", t.name))?);
+            consts.insert(&t.name, decode_tensor(t, format!("initializer '{}'", t.name)));
         }
         for (i, n) in graph.node.iter().enumerate() {
             if n.op_type == "Constant" && (n.domain.is_empty() || n.domain == "ai.onnx") {
                 let out = n.output.first().ok_or(format!("{}: no output", node_label(i, n)))?;
-                consts.insert(out, constant_node(i, n)?);
+                consts.insert(out, constant_node(i, n));
             }
         }
         let inputs: Vec<&proto::ValueInfo> =
@@ -572,7 +591,7 @@ impl<'g> Chain<'g> {
             }
             let node = &self.graph.node[i];
             let label = node_label(i, node);
-            self.step(&mut b, node, cur, &label).map_err(|e| format!("{label}: {e}"))?;
+            self.step(&mut b, node, cur).map_err(|e| format!("{label}: {e}"))?;
             cur = node.output.first().ok_or(format!("{label}: no output"))?;
         }
         for (i, n) in self.graph.node.iter().enumerate() {
@@ -590,16 +609,16 @@ impl<'g> Chain<'g> {
     fn const_input(&self, node: &proto::Node, k: usize) -> std::result::Result<Option<&Const>, String> {
         match node.input.get(k).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(name) => self
-                .consts
-                .get(name.as_str())
-                .map(Some)
-                .ok_or(format!("input {k} '{name}' is computed by the graph; redblue needs a constant there")),
+            Some(name) => match self.consts.get(name.as_str()) {
+                Some(Ok(c)) => Ok(Some(c)),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(format!("input {k} '{name}' is computed by the graph; redblue needs a constant there")),
+            },
         }
     }
 
     /// Maps one node onto the layers.
-    fn step(&self, b: &mut Build, node: &proto::Node, cur: &str, label: &str) -> std::result::Result<(), String> {
+    fn step(&self, b: &mut Build, node: &proto::Node, cur: &str) -> std::result::Result<(), String> {
         if !(node.domain.is_empty() || node.domain == "ai.onnx") {
             return Err(format!("operator of domain '{}'; redblue imports the default ONNX domain only", node.domain));
         }
@@ -661,7 +680,7 @@ impl<'g> Chain<'g> {
                 let allowzero = attr(node, "allowzero").map_or(0, |a| a.i);
                 b.reshape(c, allowzero != 0)
             }
-            _ => Err(format!("unsupported operator; redblue imports {} ({label})", OPERATORS.join(", "))),
+            _ => Err(format!("unsupported operator; redblue imports {}", OPERATORS.join(", "))),
         }
     }
 
@@ -849,10 +868,12 @@ fn constant_node(i: usize, n: &proto::Node) -> std::result::Result<Const, String
     };
     match a.name.as_str() {
         "value" => decode_tensor(a.t.as_ref().ok_or(format!("{label}: value without a tensor"))?, what),
-        "value_float" => Ok(Const { what, dims: vec![], values: Values::F32(vec![a.f]) }),
-        "value_floats" => Ok(Const { what, dims: vec![a.floats.len()], values: Values::F32(a.floats.clone()) }),
-        "value_int" => Ok(Const { what, dims: vec![], values: Values::I64(vec![a.i]) }),
-        "value_ints" => Ok(Const { what, dims: vec![a.ints.len()], values: Values::I64(a.ints.clone()) }),
+        "value_float" => Ok(Const { what, dims: vec![], values: Values::F32(vec![a.f]), dtype: FLOAT }),
+        "value_floats" => {
+            Ok(Const { what, dims: vec![a.floats.len()], values: Values::F32(a.floats.clone()), dtype: FLOAT })
+        }
+        "value_int" => Ok(Const { what, dims: vec![], values: Values::I64(vec![a.i]), dtype: INT64 }),
+        "value_ints" => Ok(Const { what, dims: vec![a.ints.len()], values: Values::I64(a.ints.clone()), dtype: INT64 }),
         other => Err(format!("{label}: attribute '{other}'; redblue reads numeric constants only")),
     }
 }
@@ -943,8 +964,8 @@ impl Build {
 
     /// `Reshape` to `[N, features]` (a flatten) or, of the input, to `[N, C, H, W]`.
     fn reshape(&mut self, c: &Const, allowzero: bool) -> std::result::Result<(), String> {
-        let Values::I64(t) = &c.values else {
-            return Err(format!("shape {}: expected int64 values", c.what));
+        let (Values::I64(t), INT64) = (&c.values, c.dtype) else {
+            return Err(format!("shape {}: dtype {}, expected INT64", c.what, dtype_name(c.dtype)));
         };
         let now: Vec<usize> = match self.shape {
             Shape::Image { c, h, w } => vec![c, h, w],
@@ -1246,6 +1267,72 @@ mod tests {
             "{}",
             err_of(&m)
         );
+        // A constant the chain does not use is not read: an unused int32 initializer is fine,
+        // and a BOOL shape is refused where it is used.
+        let mut m = cnn();
+        let unused = proto::Tensor {
+            name: "unused".into(),
+            data_type: 6,
+            dims: vec![2],
+            int32_data: vec![1, 2],
+            ..Default::default()
+        };
+        graph(&mut m).initializer.push(unused);
+        assert!(import(&m.encode_to_vec(), Path::new("ok.onnx")).is_ok());
+        let mut m = cnn();
+        graph(&mut m).initializer.iter_mut().filter(|t| t.name == "val_14").for_each(|t| {
+            t.data_type = 9;
+            t.raw_data = vec![1, 1];
+        });
+        assert!(
+            err_of(&m).contains("(op Reshape): shape initializer 'val_14': dtype BOOL, expected INT64"),
+            "{}",
+            err_of(&m)
+        );
+    }
+
+    /// `Identity` and an inference-mode `Dropout` (ratio and training_mode as inputs, opset
+    /// 12 and later) pass values through; the dropout is kept as a layer for training. A
+    /// `Dropout` in training mode is refused.
+    #[test]
+    fn identity_and_dropout_pass_values_through() {
+        let with = |training: u8| {
+            let mut m = proto::Model::decode(fixture("tiny_mlp.onnx").as_slice()).expect("decode");
+            let g = graph(&mut m);
+            let relu = g.node.iter().position(|n| n.op_type == "Relu").expect("relu");
+            let from = g.node[relu].output[0].clone();
+            let node = |name: &str, op: &str, input: Vec<&str>, output: &str| proto::Node {
+                name: name.into(),
+                op_type: op.into(),
+                input: input.into_iter().map(String::from).collect(),
+                output: vec![output.into()],
+                ..Default::default()
+            };
+            g.node.insert(relu + 1, node("id", "Identity", vec![&from], "id_out"));
+            g.node.insert(relu + 2, node("drop", "Dropout", vec!["id_out", "ratio", "training"], "drop_out"));
+            g.node[relu + 3].input[0] = "drop_out".into();
+            let scalar = |name: &str, data_type: i32, raw_data: Vec<u8>| proto::Tensor {
+                name: name.into(),
+                data_type,
+                raw_data,
+                ..Default::default()
+            };
+            g.initializer.push(scalar("ratio", FLOAT, 0.25f32.to_le_bytes().to_vec()));
+            g.initializer.push(scalar("training", BOOL, vec![training]));
+            m.encode_to_vec()
+        };
+        let (arch, _, _) = read(&with(0)).expect("an inference-mode dropout");
+        assert_eq!(
+            arch.layers[3..],
+            [Layer::Dropout { p: 0.25 }, Layer::Linear { name: "fc2".into(), out_features: 10 }]
+        );
+        let (model, _) = import(&with(0), Path::new("drop.onnx")).expect("import");
+        let (x, want) = io("tiny_mlp");
+        for (a, b) in model.logits_host(&x, 8).iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5, "logit {a} vs PyTorch's {b}");
+        }
+        let e = import(&with(1), Path::new("drop.onnx")).map(|_| ()).expect_err("training mode").to_string();
+        assert!(e.contains("node 'drop' (op Dropout): training_mode is true"), "{e}");
     }
 
     /// A graph that is not one chain from one input to one output is refused.
