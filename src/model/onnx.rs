@@ -1043,6 +1043,9 @@ impl Build {
 
     /// The architecture, checked whole, and its parameters.
     fn finish(mut self) -> std::result::Result<(Arch, Vec<Vec<f32>>), String> {
+        if self.params.is_empty() {
+            return Err("the graph has no Gemm, MatMul or Conv node: no layer to import".into());
+        }
         self.open_input()?;
         let arch = Arch { version: VERSION, input: self.input.unwrap_or([1, 1, 1]), layers: self.layers };
         arch.shapes().map_err(|e| e.to_string())?;
@@ -1398,6 +1401,11 @@ mod tests {
         }
         let st = fixture("tiny_cnn.state.safetensors");
         assert!(import(&st, Path::new("x.onnx")).is_err(), "a safetensors file read as ONNX");
+        let mut m = cnn();
+        let g = graph(&mut m);
+        g.node.clear();
+        g.output[0].name = "image".into();
+        assert!(err_of(&m).contains("the graph has no Gemm, MatMul or Conv node"), "{}", err_of(&m));
         let mut m = cnn();
         m.opset_import[0].version = 6;
         assert!(err_of(&m).contains("ONNX opset 6: redblue reads opset 9 and later"), "{}", err_of(&m));
