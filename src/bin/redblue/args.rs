@@ -33,7 +33,8 @@ pub enum Command {
     /// Benchmarks: GEMM peak and the timed workloads W1-W3 (W5 on request); prints figures.
     Bench(BenchArgs),
     /// Bring your own model: a PyTorch state_dict (saved with safetensors.torch.save_file)
-    /// and its architecture, checked by name, shape and dtype, saved as a redblue model.
+    /// and its architecture, or an ONNX export (torch.onnx.export), checked by name, shape
+    /// and dtype, saved as a redblue model.
     Import(ImportArgs),
 }
 
