@@ -12,10 +12,12 @@ rounding allowance: it is the reference for the *value*, not a certificate.
 
 reads the first N test images, bounds them at EPS, and compares the images it verifies with
 the statuses redblue's `certify --method crown --out STATUS.json` wrote for the same eps
-(redblue adds rounding allowances, so it may verify a few fewer, never more).
+(redblue adds rounding allowances, so it may verify a few fewer, never more), and prints the
+seconds its own bounds took (to set beside the `bounds s` column of redblue's row).
 """
 import json
 import sys
+import time
 
 import numpy as np
 from safetensors.numpy import load_file
@@ -59,7 +61,9 @@ def main():
     y = idx(f"{data}/t10k-labels-idx1-ubyte")[:n].astype(np.int64)
     logits = np.maximum(x @ w1 + b1, 0) @ w2 + b2
     correct = logits.argmax(1) == y
+    t = time.perf_counter()
     ours = correct & (bounds(w1, b1, w2, b2, x, y, eps).min(1) > 0)
+    seconds = time.perf_counter() - t
     s = json.load(open(status))
     row = [k for k, r in enumerate(s["rows"]) if abs(r["eps"] - eps) < 1e-12]
     if not row or s["images"] != n or s["offset"] != 0:
@@ -68,6 +72,7 @@ def main():
     both = int((ours & theirs).sum())
     print(f"eps {eps}, {n} images: numpy CROWN verifies {int(ours.sum())}, redblue {int(theirs.sum())}, both {both}")
     print(f"  redblue only: {int((theirs & ~ours).sum())} (must be 0); numpy only: {int((ours & ~theirs).sum())}")
+    print(f"  numpy bounds: {seconds:.2f} s (redblue's own: the 'bounds s' column of certify)")
     sys.exit(1 if (theirs & ~ours).any() else 0)
 
 
