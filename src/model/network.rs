@@ -18,6 +18,9 @@ use burn::tensor::{activation::relu, module, Tensor, TensorData};
 use rand::{Rng, RngCore};
 use rayon::prelude::*;
 
+/// Values per parallel chunk of an elementwise step.
+const ELEMS: usize = 1 << 14;
+
 /// A layer resolved against its input shape, for the native pass (`param` indexes the
 /// layer's weight in the parameter list; its bias follows).
 #[derive(Clone, Debug)]
@@ -208,7 +211,10 @@ impl Network {
                 Op::Linear { i: il, o, param } => {
                     linear_forward(&self.params[*param], &self.params[param + 1], inp, *il, *o, &mut out);
                 }
-                Op::Relu => out.iter_mut().zip(inp).for_each(|(o, v)| *o = v.max(0.0)),
+                Op::Relu => out
+                    .par_chunks_mut(ELEMS)
+                    .zip(inp.par_chunks(ELEMS))
+                    .for_each(|(o, v)| o.iter_mut().zip(v).for_each(|(o, v)| *o = v.max(0.0))),
                 Op::Dropout(p) => match (Dropout::new(*p), rng.as_deref_mut()) {
                     (Some(drop), Some(r)) => {
                         drop.draw(r, n * out_len, &mut bits);
@@ -238,6 +244,27 @@ impl Network {
             if params { self.params.iter().map(|p| vec![0.0; p.len()]).collect() } else { Vec::new() };
         let mut dy = dlogits.to_vec();
         for (i, op) in self.ops.iter().enumerate().rev() {
+            // Elementwise steps work on the cotangent in place (no new buffer, in parallel
+            // chunks: each value is computed the same way on any number of threads).
+            match op {
+                Op::Relu => {
+                    let out = &t.acts[i + 1];
+                    dy.par_chunks_mut(ELEMS).zip(out.par_chunks(ELEMS)).for_each(|(d, o)| {
+                        // Passed where the output is positive (a NaN output passes nothing).
+                        d.iter_mut().zip(o).for_each(|(g, o)| *g = if *o > 0.0 { *g } else { 0.0 })
+                    });
+                    continue;
+                }
+                Op::Dropout(_) if !t.masks[i].is_empty() => {
+                    let m = &t.masks[i];
+                    dy.par_chunks_mut(ELEMS)
+                        .zip(m.par_chunks(ELEMS))
+                        .for_each(|(d, k)| d.iter_mut().zip(k).for_each(|(g, k)| *g *= k));
+                    continue;
+                }
+                Op::Dropout(_) | Op::Identity => continue,
+                _ => {}
+            }
             let (inp, out_len, in_len) = (&t.acts[i], self.shapes[i].len(), self.shape_in(i).len());
             let mut dx = vec![0.0f32; n * in_len];
             match op {
@@ -287,14 +314,7 @@ impl Network {
                         }
                     }
                 }
-                Op::Relu => {
-                    let out = &t.acts[i + 1];
-                    dx.iter_mut().zip(&dy).zip(out).for_each(|((d, g), o)| *d = if *o > 0.0 { *g } else { 0.0 });
-                }
-                Op::Dropout(_) if !t.masks[i].is_empty() => {
-                    dx.iter_mut().zip(&dy).zip(&t.masks[i]).for_each(|((d, g), k)| *d = g * k)
-                }
-                Op::Dropout(_) | Op::Identity => dx.copy_from_slice(&dy),
+                Op::Relu | Op::Dropout(_) | Op::Identity => unreachable!("handled in place above"),
             }
             dy = dx;
         }

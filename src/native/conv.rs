@@ -149,8 +149,17 @@ pub struct PoolGeom {
 /// One image's max-pooling, `[c, h, w]` to `[c, oh, ow]`; `arg` gets each output's input
 /// index (the first maximum in scan order, as PyTorch's CPU kernel keeps it; a NaN wins).
 pub fn max_pool(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
-    let PoolGeom { c, h, w, k, stride } = *p;
+    let PoolGeom { h, w, k, stride, .. } = *p;
     let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
+    if k == 2 && stride == 2 {
+        return max_pool_2x2(p, x, out, arg);
+    }
+    max_pool_any(p, x, out, arg, (oh, ow));
+}
+
+/// [`max_pool`] for any window.
+fn max_pool_any(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32], (oh, ow): (usize, usize)) {
+    let PoolGeom { c, h, w, k, stride } = *p;
     for ch in 0..c {
         for y in 0..oh {
             for xo in 0..ow {
@@ -169,6 +178,40 @@ pub fn max_pool(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
                 let o = (ch * oh + y) * ow + xo;
                 out[o] = best;
                 arg[o] = at as u32;
+            }
+        }
+    }
+}
+
+/// [`max_pool`] with a 2x2 window and stride 2 (the common case), with [`max_pool_any`]'s
+/// answers: each row of the window scanned in order, a value replacing the best when larger
+/// or NaN, the rest of a row skipped after a NaN.
+fn max_pool_2x2(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
+    let PoolGeom { c, h, w, .. } = *p;
+    let (oh, ow) = (h / 2, w / 2);
+    // Offers `v` at `i`; true when it was a NaN (the row stops there).
+    let offer = |best: &mut (f32, usize), v: f32, i: usize| {
+        if v > best.0 || v.is_nan() {
+            *best = (v, i);
+        }
+        v.is_nan()
+    };
+    for ch in 0..c {
+        for y in 0..oh {
+            let top = (ch * h + 2 * y) * w;
+            let (r0, r1) = (&x[top..top + w], &x[top + w..top + 2 * w]);
+            let o = (ch * oh + y) * ow;
+            for (xo, (ov, av)) in out[o..o + ow].iter_mut().zip(&mut arg[o..o + ow]).enumerate() {
+                let j = 2 * xo;
+                let mut best = (r0[j], top + j);
+                if !best.0.is_nan() {
+                    offer(&mut best, r0[j + 1], top + j + 1);
+                }
+                if !offer(&mut best, r1[j], top + w + j) {
+                    offer(&mut best, r1[j + 1], top + w + j + 1);
+                }
+                *ov = best.0;
+                *av = best.1 as u32;
             }
         }
     }
@@ -257,6 +300,31 @@ mod tests {
             let rhs: f64 =
                 dw.iter().zip(&vw).chain(db.iter().zip(&vb)).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
             assert!((lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()), "case {case}: parameter adjoint {lhs} vs {rhs}");
+        }
+    }
+
+    #[test]
+    fn the_2x2_pooling_path_gives_the_general_paths_answers() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..200 {
+            let (c, h, w) =
+                (rng.gen_range(1..4), 2 * rng.gen_range(1..6) + rng.gen_range(0..2), 2 * rng.gen_range(1..6));
+            let p = PoolGeom { c, h, w, k: 2, stride: 2 };
+            // Few distinct values (ties), some NaNs and infinities.
+            let x: Vec<f32> = (0..c * h * w)
+                .map(|_| match rng.gen_range(0..12) {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    2 => f32::INFINITY,
+                    v => (v % 4) as f32 - 1.0,
+                })
+                .collect();
+            let n = c * (h / 2) * (w / 2);
+            let (mut o1, mut a1, mut o2, mut a2) = (vec![0.0; n], vec![0; n], vec![0.0; n], vec![0; n]);
+            max_pool(&p, &x, &mut o1, &mut a1);
+            max_pool_any(&p, &x, &mut o2, &mut a2, (h / 2, w / 2));
+            assert_eq!(a1, a2);
+            assert!(o1.iter().zip(&o2).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 
