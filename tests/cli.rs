@@ -971,6 +971,17 @@ fn other_architectures_train_attack_and_are_refused_where_unsupported() {
     }
 }
 
+/// Each `import` case fails with its needles and writes nothing to `no`.
+fn refused_imports(cases: Vec<(Vec<String>, Vec<&str>)>, no: &Path) {
+    for (args, needles) in cases {
+        let mut a: Vec<String> = vec!["import".into()];
+        a.extend(args.clone());
+        a.extend(["--out".into(), s(no)]);
+        redblue(&a).fails_with(&needles);
+        assert!(!no.exists(), "{args:?} wrote a model");
+    }
+}
+
 #[test]
 fn import_checks_a_pytorch_state_dict_against_its_architecture() {
     let w = world();
@@ -1006,13 +1017,7 @@ fn import_checks_a_pytorch_state_dict_against_its_architecture() {
         (vec![s(&fx.join("tiny_cnn.io.safetensors")), "--arch".into(), s(&arch)], vec!["missing tensors"]),
         (vec![s(&arch), "--arch".into(), s(&arch)], vec!["tiny_cnn.arch.json"]),
     ];
-    for (args, needles) in cases {
-        let mut a: Vec<String> = vec!["import".into()];
-        a.extend(args.clone());
-        a.extend(["--out".into(), s(&no)]);
-        redblue(&a).fails_with(&needles);
-        assert!(!no.exists(), "{args:?} wrote a model");
-    }
+    refused_imports(cases, &no);
     redblue(&["import", &s(&state), "--arch", &s(&arch), "--out", &s(&state), "--force"]).fails_with(&["same file"]);
 }
 
@@ -1066,13 +1071,7 @@ fn import_reads_an_onnx_export_that_eval_and_attack_then_use() {
         ),
         (vec![s(&cut)], vec!["cut.onnx", "not a readable ONNX model"]),
     ];
-    for (args, needles) in cases {
-        let mut a: Vec<String> = vec!["import".into()];
-        a.extend(args.clone());
-        a.extend(["--out".into(), s(&no)]);
-        redblue(&a).fails_with(&needles);
-        assert!(!no.exists(), "{args:?} wrote a model");
-    }
+    refused_imports(cases, &no);
 }
 
 #[test]

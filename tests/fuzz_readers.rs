@@ -1064,6 +1064,23 @@ fn network_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// What every accepted model must be: each network tensor of its spec's size and finite, and
+/// at least two classes.
+fn accepted_model(model: &Model) -> Result<Outcome, String> {
+    if let Model::Network(net) = model {
+        let specs = net.arch().params().map_err(|e| format!("model accepted with an invalid architecture: {e}"))?;
+        for (s, p) in specs.iter().zip(net.params()) {
+            if p.len() != s.shape.iter().product::<usize>() || p.iter().any(|v| !v.is_finite()) {
+                return Err(format!("model accepted with a bad tensor {}", s.name));
+            }
+        }
+    }
+    if model.num_classes() < 2 {
+        return Err("model accepted with fewer than 2 classes".into());
+    }
+    Ok(Outcome::Accepted)
+}
+
 fn check_any_model(input: &[u8]) -> Result<Outcome, String> {
     let path = Path::new("fuzz/model.safetensors");
     match model_file::from_bytes_any(input, path) {
@@ -1071,19 +1088,7 @@ fn check_any_model(input: &[u8]) -> Result<Outcome, String> {
             if meta.sha256 != sha256_hex(input) {
                 return Err("model accepted with a wrong sha256".into());
             }
-            if let Model::Network(net) = &model {
-                let specs =
-                    net.arch().params().map_err(|e| format!("model accepted with an invalid architecture: {e}"))?;
-                for (s, p) in specs.iter().zip(net.params()) {
-                    if p.len() != s.shape.iter().product::<usize>() || p.iter().any(|v| !v.is_finite()) {
-                        return Err(format!("model accepted with a bad tensor {}", s.name));
-                    }
-                }
-            }
-            if model.num_classes() < 2 {
-                return Err("model accepted with fewer than 2 classes".into());
-            }
-            Ok(Outcome::Accepted)
+            accepted_model(&model)
         }
         Err(e) => rejected_model(&e, path),
     }
@@ -1146,19 +1151,7 @@ fn check_onnx(input: &[u8]) -> Result<Outcome, String> {
             if info.opset < redblue::model::onnx::MIN_OPSET {
                 return Err(format!("model accepted with opset {}", info.opset));
             }
-            if let Model::Network(net) = &model {
-                let specs =
-                    net.arch().params().map_err(|e| format!("model accepted with an invalid architecture: {e}"))?;
-                for (s, p) in specs.iter().zip(net.params()) {
-                    if p.len() != s.shape.iter().product::<usize>() || p.iter().any(|v| !v.is_finite()) {
-                        return Err(format!("model accepted with a bad tensor {}", s.name));
-                    }
-                }
-            }
-            if model.num_classes() < 2 {
-                return Err("model accepted with fewer than 2 classes".into());
-            }
-            Ok(Outcome::Accepted)
+            accepted_model(&model)
         }
         Err(e) => rejected_model(&e, path),
     }

@@ -165,12 +165,33 @@ fn quick_reproduction_on_real_mnist() {
     assert!(r.adv_training.iter().all(|row| row.auto.len() == 2 && row.auto.iter().all(|(_, s)| s.n == 1)));
 }
 
-fn tiny_inputs() -> (Vec<f32>, Vec<u8>, Vec<f32>, Vec<u8>) {
-    let (tx, _) = common::random_batch(240, 16, 10, 1);
-    let ty = (0..240).map(|i| (i % 10) as u8).collect();
-    let (vx, _) = common::random_batch(60, 16, 10, 2);
-    let vy = (0..60).map(|i| ((i * 7) % 10) as u8).collect();
-    (tx, ty, vx, vy)
+/// Synthetic training and test data of 16 pixels.
+struct Tiny {
+    tx: Vec<f32>,
+    ty: Vec<u8>,
+    vx: Vec<f32>,
+    vy: Vec<u8>,
+}
+
+impl Tiny {
+    fn new() -> Tiny {
+        let (tx, _) = common::random_batch(240, 16, 10, 1);
+        let ty = (0..240).map(|i| (i % 10) as u8).collect();
+        let (vx, _) = common::random_batch(60, 16, 10, 2);
+        let vy = (0..60).map(|i| ((i * 7) % 10) as u8).collect();
+        Tiny { tx, ty, vx, vy }
+    }
+
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            train_x: &self.tx,
+            train_y: &self.ty,
+            test_x: &self.vx,
+            test_y: &self.vy,
+            dim: 16,
+            data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
+        }
+    }
 }
 
 fn tiny_config() -> ReproduceConfig {
@@ -191,15 +212,8 @@ fn tiny_config() -> ReproduceConfig {
 }
 
 fn run_tiny(dir: &Path, jobs: usize, resume: bool) -> Report {
-    let (tx, ty, vx, vy) = tiny_inputs();
-    let inputs = Inputs {
-        train_x: &tx,
-        train_y: &ty,
-        test_x: &vx,
-        test_y: &vy,
-        dim: 16,
-        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
-    };
+    let tiny = Tiny::new();
+    let inputs = tiny.inputs();
     let opts = RunOptions { out_dir: dir.to_path_buf(), jobs, resume };
     reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect("tiny run")
 }
@@ -223,15 +237,8 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
         assert_eq!(std::fs::read(a.path().join(f)).expect("model"), std::fs::read(b.path().join(f)).expect("model"));
     }
     // A second run into the same folder without --resume is refused and loses nothing.
-    let (tx, ty, vx, vy) = tiny_inputs();
-    let inputs = Inputs {
-        train_x: &tx,
-        train_y: &ty,
-        test_x: &vx,
-        test_y: &vy,
-        dim: 16,
-        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
-    };
+    let tiny = Tiny::new();
+    let inputs = tiny.inputs();
     let before = std::fs::read(a.path().join("report.json")).expect("report");
     let opts = RunOptions { out_dir: a.path().to_path_buf(), jobs: 1, resume: false };
     let err = reproduce::run(&tiny_config(), &inputs, &opts, &|_| {}).expect_err("must refuse");
@@ -293,15 +300,8 @@ fn another_architecture_runs_the_whole_reproduction() {
         ],
     };
     let cfg = ReproduceConfig { network: Some(arch.clone()), verify_subset: Some(20), ..tiny_config() };
-    let (tx, ty, vx, vy) = tiny_inputs();
-    let inputs = Inputs {
-        train_x: &tx,
-        train_y: &ty,
-        test_x: &vx,
-        test_y: &vy,
-        dim: 16,
-        data: DataInfo { dataset: "synthetic".into(), source: "test".into(), sha256: vec![], verified: false },
-    };
+    let tiny = Tiny::new();
+    let inputs = tiny.inputs();
     let run = |dir: &Path| {
         let opts = RunOptions { out_dir: dir.to_path_buf(), jobs: 2, resume: false };
         reproduce::run(&cfg, &inputs, &opts, &|_| {}).expect("network run")
