@@ -98,7 +98,7 @@ fn adversarial_training_runs_the_hook_and_changes_the_model() {
     let (x, y) = learnable(200, 2);
     let plain = tiny_config(3);
     let adv = TrainConfig {
-        adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
+        adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false, steps: 1 }),
         ..tiny_config(3)
     };
     let (m_plain, _) = train::train(&x, &y, &plain, &mut |_| {}).expect("train");
@@ -188,7 +188,13 @@ fn impossible_hyper_parameters_are_rejected() {
         (
             "adv-eps",
             TrainConfig {
-                adv: Some(AdvTraining { eps: -0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
+                adv: Some(AdvTraining {
+                    eps: -0.1,
+                    weight: 0.5,
+                    clip: ClipMode::Clipped,
+                    random_start: false,
+                    steps: 1,
+                }),
                 ..tiny_config(0)
             },
         ),
@@ -202,7 +208,13 @@ fn impossible_hyper_parameters_are_rejected() {
             "--certified",
             TrainConfig {
                 certified: Some(ibp(0.1)),
-                adv: Some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
+                adv: Some(AdvTraining {
+                    eps: 0.1,
+                    weight: 0.5,
+                    clip: ClipMode::Clipped,
+                    random_start: false,
+                    steps: 1,
+                }),
                 epochs: 20,
                 ..tiny_config(0)
             },

@@ -88,7 +88,13 @@ fn config(engine: Engine, adv: bool) -> TrainConfig {
         lr: 0.002,
         l1: 1e-4,
         l2: 1e-3,
-        adv: adv.then_some(AdvTraining { eps: 0.1, weight: 0.5, clip: ClipMode::Clipped, random_start: false }),
+        adv: adv.then_some(AdvTraining {
+            eps: 0.1,
+            weight: 0.5,
+            clip: ClipMode::Clipped,
+            random_start: false,
+            steps: 1,
+        }),
         seed: 11,
         engine,
         ..TrainConfig::default()

@@ -6,7 +6,9 @@ use crate::error::{check_eps, Error, Result};
 use crate::model::{Arch, Engine, MlpConfig};
 use serde::{Deserialize, Serialize};
 
-/// FGSM adversarial training (Goodfellow et al., arXiv:1412.6572, section 6).
+/// Adversarial training: FGSM (Goodfellow et al., arXiv:1412.6572, section 6), or PGD with
+/// `steps` > 1 (Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks",
+/// arXiv:1706.06083).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdvTraining {
     /// FGSM budget used to craft training examples.
@@ -20,13 +22,27 @@ pub struct AdvTraining {
     /// Goodfellow's step from the clean image; guards against catastrophic overfitting.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub random_start: bool,
+    /// Gradient steps per training example: 1 is FGSM; more is Madry et al.'s PGD (a uniform
+    /// random start in the eps-ball, steps of 2.5·eps/steps, each projected back).
+    #[serde(default = "one_step", skip_serializing_if = "is_one_step")]
+    pub steps: usize,
+}
+
+fn one_step() -> usize {
+    1
+}
+
+fn is_one_step(s: &usize) -> bool {
+    *s == 1
 }
 
 impl AdvTraining {
     /// The attack that crafts the training examples.
     pub fn attack(&self) -> crate::attack::Pgd {
         let fgsm = crate::attack::Pgd::fgsm();
-        if self.random_start {
+        if self.steps > 1 {
+            crate::attack::Pgd::madry(self.steps, 1)
+        } else if self.random_start {
             crate::attack::Pgd { rel_step: 1.25, random_start: true, ..fgsm }
         } else {
             fgsm
@@ -34,8 +50,8 @@ impl AdvTraining {
     }
 
     /// The training examples of batch `x` (labels `y`) against the current `model`, in eval
-    /// mode. A random start draws its stream's key from the run's `rng` (only then, so plain
-    /// FGSM runs keep their stream).
+    /// mode. A random start (FGSM's, or PGD's) draws its stream's key from the run's `rng`
+    /// (only then, so plain FGSM runs keep their stream).
     pub fn craft(
         &self,
         model: &dyn crate::model::Classifier,
@@ -45,7 +61,7 @@ impl AdvTraining {
     ) -> Vec<f32> {
         use crate::attack::{Attack, Goal};
         use rand::SeedableRng;
-        let mut start: Box<dyn rand::RngCore> = if self.random_start {
+        let mut start: Box<dyn rand::RngCore> = if self.random_start || self.steps > 1 {
             Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(rng.next_u64()))
         } else {
             Box::new(rand::rngs::mock::StepRng::new(0, 0))
@@ -192,6 +208,16 @@ impl TrainConfig {
         if let Some(adv) = &self.adv {
             check_eps("--adv-eps", adv.eps, 1.0)?;
             in_range("--adv-weight", adv.weight, 0.0, 1.0)?;
+            if adv.steps == 0 || adv.steps > 1000 {
+                return Err(Error::param("--adv-steps", adv.steps, "must be between 1 and 1000"));
+            }
+            if adv.steps > 1 && adv.random_start {
+                return Err(Error::param(
+                    "--adv-random-start",
+                    "with --adv-steps above 1",
+                    "PGD training always starts at a random point of the ball; the flag is FGSM's",
+                ));
+            }
         }
         if let Some(cert) = &self.certified {
             if self.adv.is_some() {

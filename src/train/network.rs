@@ -186,6 +186,7 @@ mod tests {
                 weight: 0.5,
                 clip: crate::attack::ClipMode::Clipped,
                 random_start: false,
+                steps: 1,
             }),
             ..cfg.clone()
         };
@@ -199,6 +200,31 @@ mod tests {
         let (fast2, _) = train_network(&x, &y, &fast_cfg, &mut |_| {}).expect("fast adversarial training");
         assert_eq!(fast.params(), fast2.params(), "same seed, same parameters");
         assert_ne!(fast.params(), robust.params(), "the random start changes the training examples");
+        // Madry et al.'s PGD training: reproducible, other examples than FGSM's, and more
+        // accurate than the undefended model under PGD itself.
+        let pgd_cfg = TrainConfig {
+            adv: adv_cfg.adv.clone().map(|a| crate::train::AdvTraining { steps: 5, ..a }),
+            ..adv_cfg.clone()
+        };
+        let (pgd, _) = train_network(&x, &y, &pgd_cfg, &mut |_| {}).expect("PGD training");
+        let (pgd2, _) = train_network(&x, &y, &pgd_cfg, &mut |_| {}).expect("PGD training");
+        assert_eq!(pgd.params(), pgd2.params(), "same seed, same parameters");
+        assert_ne!(pgd.params(), robust.params(), "PGD crafts other examples than FGSM");
+        // Accuracy and mean cross-entropy on PGD-10 examples of the model itself.
+        let under_pgd = |m: &Network| {
+            let mut r = ChaCha8Rng::seed_from_u64(3);
+            let adv = Pgd::madry(10, 1)
+                .run_multi(m, &x, Goal::Untargeted(&y), &[0.12], crate::attack::ClipMode::Clipped, &mut r)
+                .pop()
+                .expect("one budget");
+            let (_, loss) = crate::nn::ops::ce_grad_exact_rows(&m.logits_host(&adv, n), &y, 2);
+            (acc(m, &adv), loss.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64)
+        };
+        let (plain_pgd, defended_pgd) = (under_pgd(&net), under_pgd(&pgd));
+        assert!(
+            defended_pgd.0 >= plain_pgd.0 && defended_pgd.1 < 0.7 * plain_pgd.1,
+            "under PGD-10 (accuracy, loss): plain {plain_pgd:?}, PGD-trained {defended_pgd:?}"
+        );
         let (plain, defended) = (under_fgsm(&net), under_fgsm(&robust));
         assert!(
             defended.0 > plain.0 && defended.1 < 0.7 * plain.1,

@@ -183,6 +183,10 @@ pub struct TrainArgs {
     /// 1.25·eps (Wong et al.'s fast adversarial training) instead of from the clean image.
     #[arg(long, requires = "adv_eps")]
     pub adv_random_start: bool,
+    /// Craft the training examples by PGD with this many steps (Madry et al.: a random start,
+    /// steps of 2.5·eps/K, projected) instead of one FGSM step; 1 is FGSM.
+    #[arg(long, default_value_t = 1, requires = "adv_eps")]
+    pub adv_steps: usize,
     /// Certified training on this bound of the worst case (Gowal et al. 2018):
     /// loss = kappa*CE(x) + (1-kappa)*CE(worst-case logits over the --cert-eps box).
     #[arg(long, value_enum, requires = "cert_eps")]

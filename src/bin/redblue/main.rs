@@ -287,6 +287,7 @@ fn cmd_train(a: TrainArgs, g: &Given<'_>) -> Result<()> {
             weight: a.adv_weight,
             clip: ClipMode::Clipped,
             random_start: a.adv_random_start,
+            steps: a.adv_steps,
         }),
         certified: match (a.certified, a.cert_eps) {
             (Some(m), Some(eps)) => Some(train::CertTraining {

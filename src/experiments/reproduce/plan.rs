@@ -56,6 +56,7 @@ impl ModelSpec {
                 weight: cfg.adv_weight,
                 clip: crate::attack::ClipMode::Clipped,
                 random_start: false,
+                steps: 1,
             }),
             seed: self.seed,
             train_subset: cfg.train_subset,
