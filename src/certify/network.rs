@@ -14,10 +14,11 @@
 //!   and from below by `alpha z` with the adaptive `alpha` (1 when `u >= -l`, else 0, as
 //!   auto_LiRPA does). A max-pooling output is bounded below by the input whose lower bound
 //!   is largest and above by the largest upper bound of its window (exactly, when that input
-//!   dominates the window). Back-substituting a layer's unstable units costs about their
-//!   count times the nonzero weights below; a layer whose cost would pass
-//!   [`INTERMEDIATE_BUDGET`] multiply-adds per image keeps its IBP bounds (so `madry-cnn`'s
-//!   fully connected layer does), which only loosens the result. Every CROWN bound is taken
+//!   dominates the window). Back-substituting a layer's unstable units costs their count
+//!   times the work of one row, which grows with the row's receptive field at each layer
+//!   below; a layer whose cost would pass [`INTERMEDIATE_BUDGET`] operations per image keeps
+//!   its IBP bounds (so `madry-cnn`'s fully connected layer does), which only loosens the
+//!   result. Every CROWN bound is taken
 //!   with IBP's (the larger of two sound bounds).
 //!
 //! For the L2 ball the bounds are those of the L-inf box of the same radius, which holds it.
@@ -42,7 +43,7 @@ use rayon::prelude::*;
 
 /// The most multiply-adds per image that one layer's intermediate CROWN bounds may cost;
 /// beyond it that layer keeps its IBP bounds.
-pub const INTERMEDIATE_BUDGET: f64 = 4e8;
+pub const INTERMEDIATE_BUDGET: f64 = 1e9;
 
 /// An affine map in f64 as sparse rows: output `o` is `sum w[t] · x[idx[t]] + b[o]` over
 /// `t` in `start[o]..start[o + 1]`.
@@ -275,15 +276,7 @@ impl DeepNet {
             if unstable.is_empty() {
                 continue;
             }
-            let below: usize = self.steps[..s]
-                .iter()
-                .map(|st| match st {
-                    Step::Affine(a) => a.w.len() + a.n_out(),
-                    Step::Relu => 0,
-                    Step::Pool { windows, .. } => windows.len(),
-                })
-                .sum();
-            if 2.0 * unstable.len() as f64 * below as f64 > INTERMEDIATE_BUDGET {
+            if 2.0 * unstable.len() as f64 * self.row_cost(&b, s) > INTERMEDIATE_BUDGET {
                 continue;
             }
             let width = b.lo[s].len();
@@ -303,6 +296,27 @@ impl DeepNet {
             self.ibp_from(&mut b, s);
         }
         b
+    }
+
+    /// The work of back-substituting one row from step `s`'s input to the pixels: at each
+    /// step the widths it scans plus its receptive field there times the fan-in (a row
+    /// starts as one unit and reaches more of each layer below).
+    fn row_cost(&self, b: &Boxes, s: usize) -> f64 {
+        let (mut cost, mut reach) = (0.0f64, 1.0f64);
+        for t in (0..s).rev() {
+            let (w_out, w_in) = (b.lo[t + 1].len() as f64, b.lo[t].len() as f64);
+            let fan = match &self.steps[t] {
+                Step::Affine(a) => a.fan_in as f64,
+                Step::Pool { windows, .. } => windows.first().map_or(1, Vec::len) as f64,
+                Step::Relu => {
+                    cost += w_out;
+                    continue;
+                }
+            };
+            cost += w_out + w_in + reach * fan;
+            reach = (reach * fan).min(w_in);
+        }
+        cost
     }
 
     /// Lower bounds of `rows · z_s` (`rows` is `[n_rows, |z_s|]`) over the box, by CROWN's
