@@ -322,7 +322,58 @@ impl Network {
     }
 
     /// The parameters as burn tensors (PyTorch layout).
-    fn tensors(&self) -> Vec<Tensor<1>> {
+    /// burn's ops over the parameter tensors `p` ([`Network::specs`] order, flat): the
+    /// reference graph, through which autodiff also gives the parameters' gradients.
+    pub fn logits_with(&self, x: Tensor<2>, p: &[Tensor<1>]) -> Tensor<2> {
+        let n = x.dims()[0];
+        let [c, h, w] = self.arch.input;
+        let mut a = Act::Image(x.reshape([n, c, h, w]));
+        for (i, layer) in self.arch.layers.iter().enumerate() {
+            let at = self.specs.iter().position(|s| s.layer == i);
+            a = match (layer, a) {
+                (Layer::Normalize { mean, std }, Act::Image(t)) => {
+                    let k = mean.len();
+                    let m = Tensor::<1>::from_data(TensorData::new(mean.clone(), [k]), &device()).reshape([1, k, 1, 1]);
+                    let s = Tensor::<1>::from_data(TensorData::new(std.clone(), [k]), &device()).reshape([1, k, 1, 1]);
+                    Act::Image((t - m) / s)
+                }
+                (Layer::Conv2d { out_channels, kernel, stride, padding, .. }, Act::Image(t)) => {
+                    let j = at.unwrap_or(0);
+                    let ci = t.dims()[1];
+                    let wt = p[j].clone().reshape([*out_channels, ci, *kernel, *kernel]);
+                    let opts = burn::tensor::ops::ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
+                    Act::Image(module::conv2d(t, wt, Some(p[j + 1].clone()), opts))
+                }
+                (Layer::MaxPool2d { kernel, stride }, Act::Image(t)) => Act::Image(module::max_pool2d(
+                    t,
+                    burn::tensor::ops::MaxPoolOptions::new([*kernel; 2]).with_stride([*stride; 2]),
+                )),
+                (Layer::Linear { out_features, .. }, Act::Flat(t)) => {
+                    let j = at.unwrap_or(0);
+                    let i_len = t.dims()[1];
+                    let wt = p[j].clone().reshape([*out_features, i_len]).transpose();
+                    Act::Flat(t.matmul(wt) + p[j + 1].clone().reshape([1, *out_features]))
+                }
+                (Layer::Flatten, Act::Image(t)) => {
+                    let len = t.dims()[1..].iter().product();
+                    Act::Flat(t.reshape([n, len]))
+                }
+                (Layer::Relu, Act::Image(t)) => Act::Image(relu(t)),
+                (Layer::Relu, Act::Flat(t)) => Act::Flat(relu(t)),
+                (_, a) => a, // dropout and a flatten of flat features are identities
+            };
+        }
+        match a {
+            Act::Flat(t) => t,
+            Act::Image(t) => {
+                let len = t.dims()[1..].iter().product();
+                t.reshape([n, len])
+            }
+        }
+    }
+
+    /// The parameters as burn tensors, flat.
+    pub fn tensors(&self) -> Vec<Tensor<1>> {
         self.params.iter().map(|p| Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), &device())).collect()
     }
 }
@@ -384,52 +435,7 @@ enum Act {
 impl Classifier for Network {
     /// burn's ops, the reference the native pass is tested against.
     fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        let n = x.dims()[0];
-        let [c, h, w] = self.arch.input;
-        let p = self.tensors();
-        let mut a = Act::Image(x.reshape([n, c, h, w]));
-        for (i, layer) in self.arch.layers.iter().enumerate() {
-            let at = self.specs.iter().position(|s| s.layer == i);
-            a = match (layer, a) {
-                (Layer::Normalize { mean, std }, Act::Image(t)) => {
-                    let k = mean.len();
-                    let m = Tensor::<1>::from_data(TensorData::new(mean.clone(), [k]), &device()).reshape([1, k, 1, 1]);
-                    let s = Tensor::<1>::from_data(TensorData::new(std.clone(), [k]), &device()).reshape([1, k, 1, 1]);
-                    Act::Image((t - m) / s)
-                }
-                (Layer::Conv2d { out_channels, kernel, stride, padding, .. }, Act::Image(t)) => {
-                    let j = at.unwrap_or(0);
-                    let ci = t.dims()[1];
-                    let wt = p[j].clone().reshape([*out_channels, ci, *kernel, *kernel]);
-                    let opts = burn::tensor::ops::ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1);
-                    Act::Image(module::conv2d(t, wt, Some(p[j + 1].clone()), opts))
-                }
-                (Layer::MaxPool2d { kernel, stride }, Act::Image(t)) => Act::Image(module::max_pool2d(
-                    t,
-                    burn::tensor::ops::MaxPoolOptions::new([*kernel; 2]).with_stride([*stride; 2]),
-                )),
-                (Layer::Linear { out_features, .. }, Act::Flat(t)) => {
-                    let j = at.unwrap_or(0);
-                    let i_len = t.dims()[1];
-                    let wt = p[j].clone().reshape([*out_features, i_len]).transpose();
-                    Act::Flat(t.matmul(wt) + p[j + 1].clone().reshape([1, *out_features]))
-                }
-                (Layer::Flatten, Act::Image(t)) => {
-                    let len = t.dims()[1..].iter().product();
-                    Act::Flat(t.reshape([n, len]))
-                }
-                (Layer::Relu, Act::Image(t)) => Act::Image(relu(t)),
-                (Layer::Relu, Act::Flat(t)) => Act::Flat(relu(t)),
-                (_, a) => a, // dropout and a flatten of flat features are identities
-            };
-        }
-        match a {
-            Act::Flat(t) => t,
-            Act::Image(t) => {
-                let len = t.dims()[1..].iter().product();
-                t.reshape([n, len])
-            }
-        }
+        self.logits_with(x, &self.tensors())
     }
     fn input_dim(&self) -> usize {
         self.arch.input_len()
@@ -496,7 +502,8 @@ mod tests {
             for (a, b) in dx.iter().zip(&dx_ref) {
                 assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "input vjp {a} vs {b}");
             }
-            // Parameter gradients against burn autodiff over the same reference graph.
+            // Parameter gradients against central finite differences of the native logits
+            // (against burn autodiff: train::network's one-training-step test).
             let t = net.forward(&x, n);
             let (_, grads) = net.backward(&t, &cot, true, true);
             for (j, spec) in net.specs().iter().enumerate().flat_map(|p| [p; 4]) {

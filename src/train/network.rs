@@ -232,3 +232,62 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod burn_step {
+    use super::*;
+    use crate::backend::{tensor2, to_host};
+    use crate::model::arch::Arch;
+    use crate::train::rmsprop::RmsProp;
+    use burn::tensor::Tensor;
+    use rand::Rng;
+
+    /// One training step of every built-in architecture, native against burn: the mean
+    /// cross-entropy's parameter gradients (native backward against burn's autodiff through
+    /// its conv2d, max_pool2d and matmul) and the parameters after one RMSProp update (the
+    /// native fused step against the burn-tensor one of the paper's MLP engine).
+    #[test]
+    fn one_training_step_matches_burn_on_every_builtin() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        let arches = [
+            Arch::builtin("small-cnn", [1, 12, 12], 5, &[]).expect("small-cnn"),
+            Arch::builtin("madry-cnn", [1, 12, 12], 5, &[]).expect("madry-cnn"),
+            Arch::builtin("mlp", [1, 6, 6], 4, &[7, 5]).expect("mlp"),
+        ];
+        for arch in arches {
+            let net = Network::init(arch, &mut rng).expect("init");
+            let (n, d, c) = (6, net.input_dim(), net.num_classes());
+            let x: Vec<f32> = (0..n * d).map(|_| rng.gen_range(0.0..1.0)).collect();
+            let y: Vec<u8> = (0..n).map(|_| rng.gen_range(0..c as u8)).collect();
+            // Native: the training loop's own pass.
+            let mut grads: Vec<Vec<f32>> = net.params().iter().map(|p| vec![0.0; p.len()]).collect();
+            pass(&net, &x, &y, 1.0, &mut grads, &mut ChaCha8Rng::seed_from_u64(0));
+            // burn: autodiff of the mean cross-entropy over the reference graph.
+            let p: Vec<Tensor<1>> = net.tensors().into_iter().map(|t| t.autodiff().require_grad()).collect();
+            let logits = net.logits_with(tensor2(x.clone(), n, d).autodiff(), &p);
+            let onehot = crate::model::reference::one_hot(&y, c).autodiff();
+            let loss = -(burn::tensor::activation::log_softmax(logits, 1) * onehot).sum() / n as f32;
+            let g = loss.backward();
+            let summary = net.arch().summary();
+            let mut opt = RmsProp::new(1e-3, 0.9, 1e-6, p.len());
+            for (k, (pt, native_g)) in p.iter().zip(&grads).enumerate() {
+                let name = &net.specs()[k].name;
+                let burn_g = to_host(pt.grad(&g).unwrap_or_else(|| panic!("{summary}: no gradient for {name}")));
+                for (a, b) in native_g.iter().zip(&burn_g) {
+                    assert!((a - b).abs() <= 1e-5 + 1e-4 * b.abs(), "{summary} {name}: native {a} vs burn {b}");
+                }
+                // One RMSProp step each way, from the same gradient values.
+                let len = native_g.len();
+                let mut native_p = net.params()[k].clone();
+                let (mut ng, mut ms) = (burn_g.clone(), vec![0.0f32; len]);
+                let u = Update { lr: 1e-3, decay: 0.9, eps: 1e-6, l1: 0.0, l2: 0.0 };
+                rmsprop_step(&mut native_p, &mut ng, &mut ms, u);
+                let mut burn_p = tensor2(net.params()[k].clone(), 1, len);
+                opt.step(k, &mut burn_p, tensor2(burn_g, 1, len));
+                for (a, b) in native_p.iter().zip(to_host(burn_p)) {
+                    assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{summary} {name} after RMSProp: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
