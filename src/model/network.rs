@@ -182,6 +182,16 @@ impl Network {
         let mut masks = Vec::with_capacity(self.arch.layers.len());
         let mut bits = Vec::new();
         for (i, op) in self.ops.iter().enumerate() {
+            // A ReLU's input is read by no backward step (its own reads its output), unless
+            // it is another ReLU's output: then it is rectified in place, with no new buffer.
+            if matches!(op, Op::Relu) && (i == 0 || !matches!(self.ops[i - 1], Op::Relu)) {
+                let mut out = std::mem::take(&mut acts[i]);
+                out.par_chunks_mut(ELEMS).for_each(|o| o.iter_mut().for_each(|v| *v = v.max(0.0)));
+                masks.push(Vec::new());
+                args.push(Vec::new());
+                acts.push(out);
+                continue;
+            }
             let (inp, out_len) = (&acts[i], self.shapes[i].len());
             let in_len = self.shape_in(i).len();
             let mut out = vec![0.0f32; n * out_len];
