@@ -171,10 +171,13 @@ pub fn certify(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Certification> {
     let norm = attack.norm();
-    if cfg.exact.is_some() {
-        exact_supports(norm)?;
-        exact_model(model)?;
-    }
+    let exact_mlp = match cfg.exact {
+        Some(_) => {
+            exact_supports(norm)?;
+            Some(exact_model(model)?)
+        }
+        None => None,
+    };
     let eps = sweep::eps_list(&cfg.eps, norm.max_eps(model.input_dim()))?;
     if let Some(limit) = cfg.exact {
         if !(limit.is_finite() && limit > 0.0) {
@@ -246,9 +249,8 @@ pub fn certify(
             };
             status.push(s);
         }
-        let exact = match cfg.exact {
-            Some(limit) if e > 0.0 => {
-                let mlp = exact_model(model)?;
+        let exact = match (cfg.exact, exact_mlp) {
+            (Some(limit), Some(mlp)) if e > 0.0 => {
                 Some(decide_unknown(mlp, x, y, e, bounds, (&lower, &tolerances), limit, &mut status, &mut cex)?)
             }
             _ => None,

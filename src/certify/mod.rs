@@ -48,23 +48,29 @@ pub fn verified_accuracy_in(
     bounds: Option<(f32, f32)>,
     method: Method,
 ) -> f64 {
-    verified_share(model, x, y, eps, || {
+    let share = verified_share(model, x, y, eps, || {
         // The box of radius eps holds the L2 ball; past the pixel range it is the range.
-        Ok((margin_bounds(model, x, y, norm, eps, bounds, method), f32_margin_errors(model, x, y, eps, bounds)))
-    })
-    .unwrap_or(0.0) // the MLP's bounds cannot fail
+        Ok::<_, std::convert::Infallible>((
+            margin_bounds(model, x, y, norm, eps, bounds, method),
+            f32_margin_errors(model, x, y, eps, bounds),
+        ))
+    });
+    match share {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
 }
 
 /// The share of images verified: at eps 0 those the model classifies correctly (the threat
 /// set is the clean image), else those whose every margin bound clears its own tolerance,
 /// from `bound() = (lower bounds, tolerances)`.
-fn verified_share(
+fn verified_share<E>(
     model: &dyn crate::model::Classifier,
     x: &[f32],
     y: &[u8],
     eps: f64,
-    bound: impl FnOnce() -> crate::Result<(Vec<f64>, Vec<f64>)>,
-) -> crate::Result<f64> {
+    bound: impl FnOnce() -> Result<(Vec<f64>, Vec<f64>), E>,
+) -> Result<f64, E> {
     let c = model.num_classes();
     let ok: Vec<bool> = if eps == 0.0 {
         judge::predictions(model, x, y.len(), c).iter().zip(y).map(|(&p, &l)| p == usize::from(l)).collect()
@@ -89,6 +95,14 @@ pub fn model_margin_bounds(
     match model {
         crate::model::Model::Mlp(m) => Ok(margin_bounds(m, x, y, norm, eps, bounds, method)),
         crate::model::Model::Network(n) => network::margin_bounds(n, x, y, eps, bounds, method),
+    }
+}
+
+/// Whether `method` bounds `model` (every method bounds the MLP; see [`network::supports`]).
+pub fn model_supports(model: &crate::model::Model, method: Method) -> crate::Result<()> {
+    match model {
+        crate::model::Model::Mlp(_) => Ok(()),
+        crate::model::Model::Network(n) => network::supports(n, method),
     }
 }
 

@@ -554,10 +554,22 @@ fn ibp_affine(a: &Affine, l: &[f64], h: &[f64]) -> (Vec<f64>, Vec<f64>) {
         .unzip()
 }
 
+/// Whether `method` bounds `net`: IBP and CROWN do; alpha-CROWN's slope search is written for
+/// one hidden layer, so it is refused by name.
+pub fn supports(net: &Network, method: Method) -> Result<()> {
+    if method == Method::AlphaCrown {
+        return Err(Error::Arch(format!(
+            "alpha-CROWN supports the one-hidden-layer ReLU MLP only so far; this model is {} (use crown or ibp)",
+            net.arch().summary()
+        )));
+    }
+    Ok(())
+}
+
 /// Lower bounds of `z_y - z_j` for every class `j` (`+inf` at `j = y`) of `net` over the
 /// L-inf ball of radius `eps` around each image (`x` is `[n, input]`), intersected with
-/// `bounds` (see the module docs; an L2 ball takes its box's bounds). alpha-CROWN is refused:
-/// its slope search is written for one hidden layer.
+/// `bounds` (see the module docs; an L2 ball takes its box's bounds). alpha-CROWN is refused
+/// ([`supports`]).
 pub fn margin_bounds(
     net: &Network,
     x: &[f32],
@@ -566,12 +578,7 @@ pub fn margin_bounds(
     bounds: Option<(f32, f32)>,
     method: Method,
 ) -> Result<Vec<f64>> {
-    if method == Method::AlphaCrown {
-        return Err(Error::Arch(format!(
-            "alpha-CROWN supports the one-hidden-layer ReLU MLP only so far; this model is {} (use crown or ibp)",
-            net.arch().summary()
-        )));
-    }
+    supports(net, method)?;
     let deep = DeepNet::of(net)?;
     let d = deep.input.max(1);
     Ok(x.par_chunks(d)

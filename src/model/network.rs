@@ -50,7 +50,8 @@ pub struct Network {
 /// What the native forward pass keeps for the backward one.
 pub struct Trace {
     n: usize,
-    /// The input of each layer, `[n, len]` (the last entry is the logits).
+    /// The input of each layer, `[n, len]` (the last entry is the logits). A ReLU's input that
+    /// no backward step reads is moved into the ReLU's output and left empty here.
     acts: Vec<Vec<f32>>,
     /// Each max-pooling layer's argmax indices, per layer (empty elsewhere).
     args: Vec<Vec<u32>>,
@@ -331,7 +332,6 @@ impl Network {
         (dy, grads)
     }
 
-    /// The parameters as burn tensors (PyTorch layout).
     /// burn's ops over the parameter tensors `p` ([`Network::specs`] order, flat): the
     /// reference graph, through which autodiff also gives the parameters' gradients.
     pub fn logits_with(&self, x: Tensor<2>, p: &[Tensor<1>]) -> Tensor<2> {
@@ -382,7 +382,7 @@ impl Network {
         }
     }
 
-    /// The parameters as burn tensors, flat.
+    /// The parameters as burn tensors, flat (PyTorch layout).
     pub fn tensors(&self) -> Vec<Tensor<1>> {
         self.params.iter().map(|p| Tensor::<1>::from_data(TensorData::new(p.clone(), [p.len()]), &device())).collect()
     }

@@ -149,17 +149,17 @@ pub struct PoolGeom {
 /// One image's max-pooling, `[c, h, w]` to `[c, oh, ow]`; `arg` gets each output's input
 /// index (the first maximum in scan order, as PyTorch's CPU kernel keeps it; a NaN wins).
 pub fn max_pool(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
-    let PoolGeom { h, w, k, stride, .. } = *p;
-    let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
-    if k == 2 && stride == 2 {
-        return max_pool_2x2(p, x, out, arg);
+    if p.k == 2 && p.stride == 2 {
+        max_pool_2x2(p, x, out, arg)
+    } else {
+        max_pool_any(p, x, out, arg)
     }
-    max_pool_any(p, x, out, arg, (oh, ow));
 }
 
 /// [`max_pool`] for any window.
-fn max_pool_any(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32], (oh, ow): (usize, usize)) {
+fn max_pool_any(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
     let PoolGeom { c, h, w, k, stride } = *p;
+    let (oh, ow) = ((h - k) / stride + 1, (w - k) / stride + 1);
     for ch in 0..c {
         for y in 0..oh {
             for xo in 0..ow {
@@ -196,7 +196,7 @@ fn max_pool_2x2(p: &PoolGeom, x: &[f32], out: &mut [f32], arg: &mut [u32]) {
         }
         v.is_nan()
     };
-    // Without NaNs the rule is the first strict maximum, branch-free.
+    // Without NaNs the rule is the first strict maximum, with no NaN checks.
     let nan = x.iter().any(|v| v.is_nan());
     for ch in 0..c {
         for y in 0..oh {
@@ -339,7 +339,7 @@ mod tests {
             let n = c * (h / 2) * (w / 2);
             let (mut o1, mut a1, mut o2, mut a2) = (vec![0.0; n], vec![0; n], vec![0.0; n], vec![0; n]);
             max_pool(&p, &x, &mut o1, &mut a1);
-            max_pool_any(&p, &x, &mut o2, &mut a2, (h / 2, w / 2));
+            max_pool_any(&p, &x, &mut o2, &mut a2);
             assert_eq!(a1, a2);
             assert!(o1.iter().zip(&o2).all(|(a, b)| a.to_bits() == b.to_bits()));
         }

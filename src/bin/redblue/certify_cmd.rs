@@ -51,16 +51,11 @@ pub fn cmd_certify(a: CertifyArgs, g: &Given<'_>) -> Result<()> {
     if exact {
         certify::judge::exact_model(&model)?;
     }
-    if let (Method::AlphaCrown, redblue::model::Model::Network(n)) = (Method::from(a.method), &model) {
-        bail!(
-            "--method alpha-crown supports the one-hidden-layer ReLU MLP only so far; this model is {} (use crown or ibp)",
-            n.arch().summary()
-        );
-    }
+    let method: Method = a.method.into();
+    certify::model_supports(&model, method).map_err(|e| anyhow::anyhow!("--method {}: {e}", method.name()))?;
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
     let (x, y) = select(&d.test, &a.subset)?;
-    let method: Method = a.method.into();
     let cfg = CertifyConfig {
         eps: eps.clone(),
         method,

@@ -598,12 +598,9 @@ fn cmd_eval(a: EvalArgs, g: &Given<'_>) -> Result<()> {
     // budget for small-cnn): computed when asked for, never by default.
     let network_default = model.mlp().is_none() && !g.has("verify");
     let verify = if network_default { VerifyArg::None } else { a.verify };
-    if let (Some(redblue::certify::Method::AlphaCrown), None) = (verify_method(verify), model.mlp()) {
-        bail!(
-            "--verify alpha-crown: alpha-CROWN supports the one-hidden-layer ReLU MLP only so far; this model is {} \
-             (use --verify crown or ibp)",
-            model.summary()
-        );
+    if let Some(method) = verify_method(verify) {
+        redblue::certify::model_supports(&model, method)
+            .map_err(|e| anyhow::anyhow!("--verify {}: {e}", method.name()))?;
     }
     let d = load_data(&a.data)?;
     check_fit(&model, &a.model, &d.test)?;
