@@ -265,6 +265,11 @@ fn results_do_not_depend_on_jobs_and_resume_reuses_models() {
     let changed = ReproduceConfig { pgd_steps: 4, ..tiny_config() };
     let err = reproduce::run(&changed, &inputs, &opts, &|_| {}).expect_err("changed PGD");
     assert!(err.to_string().contains("pgd-steps: 3 then, 4 now"), "{err}");
+    // A setting the recorded run never had (another architecture) is a difference too.
+    let net = redblue::model::Arch::builtin("mlp", [1, 4, 4], 10, &[8, 8]).expect("arch");
+    let changed = ReproduceConfig { network: Some(net), ..tiny_config() };
+    let err = reproduce::run(&changed, &inputs, &opts, &|_| {}).expect_err("changed architecture");
+    assert!(err.to_string().contains("network: absent then"), "{err}");
     let other_data = Inputs { data: DataInfo { dataset: "other".into(), ..inputs.data.clone() }, ..inputs };
     let err = reproduce::run(&tiny_config(), &other_data, &opts, &|_| {}).expect_err("changed data");
     assert!(err.to_string().contains("data: \"synthetic\" then, \"other\" now"), "{err}");

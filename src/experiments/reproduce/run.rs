@@ -159,12 +159,12 @@ pub fn config_diff(recorded: &ReproduceConfig, now: &ReproduceConfig) -> Vec<Str
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
         return vec!["configuration not comparable".into()];
     };
-    a.iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| {
-            let now = b.get(k).map_or("absent".to_string(), |x| x.to_string());
-            format!("{}: {v} then, {now} now", k.replace('_', "-"))
-        })
+    // Every setting either side holds: an optional one (e.g. `network`) is absent when unset.
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let show = |v: Option<&serde_json::Value>| v.map_or("absent".to_string(), |x| x.to_string());
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| format!("{}: {} then, {} now", k.replace('_', "-"), show(a.get(k)), show(b.get(k))))
         .collect()
 }
 
